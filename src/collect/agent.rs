@@ -1,0 +1,72 @@
+//! The agent's own footprint, from `/proc/self`.
+
+use super::CollectError;
+use serde::Serialize;
+use std::time::Instant;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AgentStats {
+    pub pid: u32,
+    pub uptime_seconds: f64,
+    /// User plus system CPU time since start.
+    pub cpu_seconds: f64,
+    /// CPU use since the previous reading (or since start), per core: 100 is one core.
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+    pub threads: i64,
+    pub open_fds: Option<usize>,
+    pub read_bytes: Option<u64>,
+    pub write_bytes: Option<u64>,
+}
+
+/// Reads the agent's own figures; keeps the previous reading for CPU %.
+pub struct AgentReader {
+    started: Instant,
+    last: Option<(Instant, f64)>,
+}
+
+impl AgentReader {
+    pub fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last: None,
+        }
+    }
+
+    pub fn read(&mut self) -> Result<AgentStats, CollectError> {
+        let err = |e: procfs::ProcError| CollectError(format!("/proc/self: {e}"));
+        let me = procfs::process::Process::myself().map_err(err)?;
+        let stat = me.stat().map_err(err)?;
+        let tps = procfs::ticks_per_second() as f64;
+        let cpu_seconds = (stat.utime + stat.stime) as f64 / tps;
+        let now = Instant::now();
+        let (since, cpu_before) = self
+            .last
+            .replace((now, cpu_seconds))
+            .unwrap_or((self.started, 0.0));
+        let wall = now.duration_since(since).as_secs_f64();
+        let io = me.io().ok();
+        Ok(AgentStats {
+            pid: me.pid as u32,
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            cpu_seconds,
+            cpu_percent: if wall > 0.0 {
+                (cpu_seconds - cpu_before) * 100.0 / wall
+            } else {
+                0.0
+            },
+            rss_bytes: stat.rss * procfs::page_size(),
+            threads: stat.num_threads,
+            open_fds: me.fd_count().ok(),
+            read_bytes: io.as_ref().map(|i| i.read_bytes),
+            write_bytes: io.as_ref().map(|i| i.write_bytes),
+        })
+    }
+}
+
+impl Default for AgentReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}

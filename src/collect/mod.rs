@@ -1,0 +1,99 @@
+//! Reading the host. Plain data out, no HTTP and no SQL in. One long-lived
+//! `Collector` keeps sysinfo's state between checks (CPU use and I/O are
+//! differences between two readings), primed once when it is made.
+
+mod agent;
+mod host;
+mod io;
+mod processes;
+mod system;
+
+pub use agent::{AgentReader, AgentStats};
+pub use system::{SystemReader, SystemSnapshot};
+
+use crate::domain::{Cpu, Disk, Io, Memory, PartErrors, TopProcess};
+use std::time::Instant;
+use sysinfo::{Disks, Networks, System, Users};
+
+/// A part of the host that could not be read, and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct CollectError(pub String);
+
+/// Everything a check holds that comes from reading the host.
+#[derive(Debug, Clone, Default)]
+pub struct HostParts {
+    pub cpu: Option<Cpu>,
+    pub memory: Option<Memory>,
+    pub disks: Option<Vec<Disk>>,
+    pub io: Option<Io>,
+    pub top_processes: Option<Vec<TopProcess>>,
+    pub errors: PartErrors,
+}
+
+pub struct Collector {
+    sys: System,
+    disks: Disks,
+    networks: Networks,
+    users: Users,
+    io: io::IoCounter,
+    top_n: usize,
+    primed_at: Instant,
+}
+
+impl Collector {
+    /// Makes the collector and takes the first readings that later ones are
+    /// measured against. `top_n` of 0 leaves processes out of checks.
+    pub fn new(top_n: usize) -> Result<Self, CollectError> {
+        let err = |e: sysinfo::Error| CollectError(e.to_string());
+        let mut sys = System::new().map_err(err)?;
+        sys.refresh_cpu_usage();
+        if top_n > 0 {
+            processes::refresh(&mut sys);
+        }
+        let mut c = Self {
+            sys,
+            disks: Disks::new().map_err(err)?,
+            networks: Networks::new_with_refreshed_list().map_err(err)?,
+            users: Users::new_with_refreshed_list().map_err(err)?,
+            io: io::IoCounter::default(),
+            top_n,
+            primed_at: Instant::now(),
+        };
+        // Priming only: a failure here shows again, with its reason, in the first check.
+        let _ = c.io.read(&c.networks);
+        Ok(c)
+    }
+
+    /// How long after `new` the first CPU reading means something.
+    pub fn ready_in(&self) -> std::time::Duration {
+        sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.saturating_sub(self.primed_at.elapsed())
+    }
+
+    /// Reads every part; one that fails is `None` with its reason in `errors`.
+    pub fn take(&mut self) -> HostParts {
+        let mut errors = PartErrors::default();
+        let cpu = errors.keep("cpu", host::cpu(&mut self.sys));
+        let memory = errors.keep("memory", host::memory(&mut self.sys));
+        let disks = errors.keep("disks", host::disks(&mut self.disks));
+        self.networks.refresh(true);
+        let io = errors.keep("io", self.io.read(&self.networks));
+        let top_processes = errors.keep("top_processes", self.top_processes());
+        HostParts {
+            cpu,
+            memory,
+            disks,
+            io,
+            top_processes,
+            errors,
+        }
+    }
+
+    fn top_processes(&mut self) -> Result<Vec<TopProcess>, CollectError> {
+        if self.top_n == 0 {
+            return Ok(Vec::new());
+        }
+        processes::refresh(&mut self.sys);
+        Ok(processes::top(&self.sys, &mut self.users, self.top_n))
+    }
+}

@@ -1,0 +1,186 @@
+//! A live snapshot of the host for `GET /api/v1/system`. It keeps its own
+//! sysinfo state: refreshing the sampler's would shorten the interval that
+//! the next check's CPU and network figures cover.
+
+use super::{CollectError, host};
+use crate::domain::{Disk, Memory};
+use procfs::CurrentSI;
+use serde::Serialize;
+use sysinfo::{Disks, System};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SystemSnapshot {
+    pub host_name: Option<String>,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+    pub uptime_seconds: Option<u64>,
+    /// Boot time, seconds since the Unix epoch.
+    pub boot_time: Option<u64>,
+    /// Use of all cores together since the previous snapshot, 0–100.
+    pub cpu_percent: f64,
+    pub cores: Vec<CoreUsage>,
+    /// Time all CPUs spent in each state since boot, in seconds.
+    pub cpu_times: Option<CpuTimes>,
+    pub load: Option<[f64; 3]>,
+    pub memory: Option<Memory>,
+    pub partitions: Vec<Partition>,
+    /// Counters since boot of every block device.
+    pub block_devices: Vec<BlockCounters>,
+    /// Counters since boot of every network interface.
+    pub network: Vec<NetworkCounters>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CoreUsage {
+    pub core: String,
+    /// 0–100 for this core.
+    pub percent: f64,
+    pub frequency_mhz: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CpuTimes {
+    pub user: f64,
+    pub nice: f64,
+    pub system: f64,
+    pub idle: f64,
+    pub iowait: Option<f64>,
+    pub irq: Option<f64>,
+    pub softirq: Option<f64>,
+    pub steal: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Partition {
+    #[serde(flatten)]
+    pub disk: Disk,
+    pub read_only: bool,
+    pub removable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BlockCounters {
+    pub name: String,
+    pub reads: u64,
+    pub writes: u64,
+    pub read_bytes: u64,
+    pub written_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NetworkCounters {
+    pub interface: String,
+    pub received_bytes: u64,
+    pub sent_bytes: u64,
+    pub received_packets: u64,
+    pub sent_packets: u64,
+    pub receive_errors: u64,
+    pub send_errors: u64,
+}
+
+pub struct SystemReader {
+    sys: System,
+}
+
+impl SystemReader {
+    pub fn new() -> Result<Self, CollectError> {
+        let mut sys = System::new().map_err(|e| CollectError(e.to_string()))?;
+        sys.refresh_cpu_usage();
+        Ok(Self { sys })
+    }
+
+    pub fn snapshot(&mut self) -> SystemSnapshot {
+        self.sys.refresh_cpu_all();
+        let cores = self
+            .sys
+            .cpus()
+            .iter()
+            .map(|c| CoreUsage {
+                core: c.name().to_owned(),
+                percent: f64::from(c.usage()),
+                frequency_mhz: c.frequency(),
+            })
+            .collect();
+        let partitions = Disks::new_with_refreshed_list()
+            .map(|disks| {
+                disks
+                    .iter()
+                    .filter_map(|d| {
+                        let disk = host::disk_of(d)?;
+                        Some(Partition {
+                            disk,
+                            read_only: d.is_read_only(),
+                            removable: d.is_removable(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        SystemSnapshot {
+            host_name: System::host_name().ok(),
+            os: System::long_os_version().ok(),
+            kernel: System::kernel_version().ok(),
+            uptime_seconds: System::uptime().ok(),
+            boot_time: System::boot_time().ok(),
+            cpu_percent: f64::from(self.sys.global_cpu_usage()),
+            cores,
+            cpu_times: cpu_times(),
+            load: System::load_average()
+                .ok()
+                .map(|l| [l.one, l.five, l.fifteen]),
+            memory: host::memory(&mut self.sys).ok(),
+            partitions,
+            block_devices: block_devices(),
+            network: network(),
+        }
+    }
+}
+
+fn cpu_times() -> Option<CpuTimes> {
+    let total = procfs::KernelStats::current().ok()?.total;
+    let tps = procfs::ticks_per_second() as f64;
+    let s = |t: u64| t as f64 / tps;
+    Some(CpuTimes {
+        user: s(total.user),
+        nice: s(total.nice),
+        system: s(total.system),
+        idle: s(total.idle),
+        iowait: total.iowait.map(s),
+        irq: total.irq.map(s),
+        softirq: total.softirq.map(s),
+        steal: total.steal.map(s),
+    })
+}
+
+fn block_devices() -> Vec<BlockCounters> {
+    procfs::diskstats()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| BlockCounters {
+            name: d.name,
+            reads: d.reads,
+            writes: d.writes,
+            read_bytes: d.sectors_read * 512,
+            written_bytes: d.sectors_written * 512,
+        })
+        .collect()
+}
+
+fn network() -> Vec<NetworkCounters> {
+    let mut v: Vec<NetworkCounters> = procfs::net::dev_status()
+        .unwrap_or_default()
+        .into_values()
+        .map(|d| NetworkCounters {
+            interface: d.name,
+            received_bytes: d.recv_bytes,
+            sent_bytes: d.sent_bytes,
+            received_packets: d.recv_packets,
+            sent_packets: d.sent_packets,
+            receive_errors: d.recv_errs,
+            send_errors: d.sent_errs,
+        })
+        .collect();
+    v.sort_by(|a, b| a.interface.cmp(&b.interface));
+    v
+}

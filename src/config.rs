@@ -1,0 +1,363 @@
+//! Settings: defaults for everything, a TOML file over them, and
+//! `HOSTWATCH_<SECTION>__<KEY>` environment variables over that. Values are
+//! checked while they are read, so an error names the key and its file line.
+
+use crate::domain::time::{format_duration, parse_duration};
+use serde::{Deserialize, Deserializer};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub sampler: SamplerSettings,
+    pub auth: AuthSettings,
+    pub control: ControlSettings,
+    pub services: Vec<ServiceSettings>,
+    pub directories: Vec<DirectorySettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    #[serde(deserialize_with = "workers")]
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    pub path: PathBuf,
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub rollup_retention: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplerSettings {
+    #[serde(deserialize_with = "interval")]
+    pub interval: Duration,
+    pub autostart: bool,
+    #[serde(deserialize_with = "top_processes")]
+    pub top_processes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    pub public_read: bool,
+    pub tokens: Vec<TokenSettings>,
+}
+
+/// A configured API token: only its SHA-256 is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    pub name: String,
+    pub scope: Scope,
+    #[serde(deserialize_with = "sha256_hex")]
+    pub sha256: [u8; 32],
+}
+
+/// What a token may do; `control` includes `read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Control,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Control => "control",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlSettings {
+    /// Executables that `POST /api/v1/processes` may start; `["*"]` is any.
+    pub spawn_allow: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Manager {
+    Auto,
+    Systemd,
+    Sysv,
+    Command,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub name: String,
+    #[serde(default = "auto")]
+    pub manager: Manager,
+    pub unit: Option<String>,
+    pub start: Option<String>,
+    pub stop: Option<String>,
+    pub status: Option<String>,
+    pub health_url: Option<String>,
+    #[serde(default = "ten_seconds", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default = "five_minutes", deserialize_with = "duration")]
+    pub refresh: Duration,
+}
+
+fn auto() -> Manager {
+    Manager::Auto
+}
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
+}
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            storage: StorageSettings::default(),
+            sampler: SamplerSettings::default(),
+            auth: AuthSettings::default(),
+            control: ControlSettings::default(),
+            services: vec![ServiceSettings {
+                name: "httpd".into(),
+                manager: Manager::Auto,
+                unit: None,
+                start: None,
+                stop: None,
+                status: None,
+                health_url: None,
+                timeout: ten_seconds(),
+            }],
+            directories: Vec::new(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 2,
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("hostwatch.db"),
+            retention: Duration::from_secs(30 * 86_400),
+            rollup_retention: Duration::from_secs(2 * 365 * 86_400),
+        }
+    }
+}
+
+impl Default for SamplerSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            autostart: true,
+            top_processes: 5,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            public_read: true,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// Shortest sampling interval accepted, in config and API alike.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// Longest sampling interval accepted.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let v = duration(d)?;
+    if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "interval {} is out of range: use {} to {}",
+            format_duration(v),
+            format_duration(MIN_INTERVAL),
+            format_duration(MAX_INTERVAL)
+        )));
+    }
+    Ok(v)
+}
+
+fn workers<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    bounded(d, 1, 64, "workers")
+}
+
+fn top_processes<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    bounded(d, 0, 100, "top_processes")
+}
+
+fn bounded<'de, D: Deserializer<'de>>(
+    d: D,
+    lo: i64,
+    hi: i64,
+    what: &str,
+) -> Result<usize, D::Error> {
+    let v = i64::deserialize(d)?;
+    if !(lo..=hi).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "{what} = {v} is out of range: use {lo} to {hi}"
+        )));
+    }
+    Ok(v as usize)
+}
+
+fn sha256_hex<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+    let s = String::deserialize(d)?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s.trim(), &mut out).map_err(|_| {
+        serde::de::Error::custom(
+            "sha256 must be 64 hex digits: the SHA-256 of the token, as `hostwatch token` prints it",
+        )
+    })?;
+    Ok(out)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("bad setting from the environment ({vars}): {message}")]
+    Env { vars: String, message: String },
+}
+
+/// Environment variables that belong to the CLI, not to the settings.
+const NOT_SETTINGS: [&str; 1] = ["HOSTWATCH_CONFIG"];
+
+impl Settings {
+    /// Reads the file (when given, or `hostwatch.toml` when it exists) and
+    /// applies `HOSTWATCH_*` overrides from `env`.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let default_file = std::path::Path::new("hostwatch.toml");
+        let (text, path) = match file {
+            Some(p) => (read(p)?, p.to_path_buf()),
+            None if default_file.exists() => (read(default_file)?, default_file.to_path_buf()),
+            None => (String::new(), PathBuf::from("(defaults)")),
+        };
+        Self::parse(&text, &path, env)
+    }
+
+    pub fn parse(
+        text: &str,
+        path: &std::path::Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let file_error = |e: toml::de::Error| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_owned(),
+        };
+        // Parsing the text itself first is what gives errors a line number.
+        let settings: Settings = toml::from_str(text).map_err(file_error)?;
+        let overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("HOSTWATCH_") && !NOT_SETTINGS.contains(&k.as_str()))
+            .collect();
+        if overrides.is_empty() {
+            return Ok(settings);
+        }
+        let mut table: toml::Table = toml::from_str(text).map_err(file_error)?;
+        for (key, value) in &overrides {
+            apply_override(&mut table, key, value)?;
+        }
+        let vars = overrides
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Env {
+                vars,
+                message: e.to_string().trim_end().to_owned(),
+            })
+    }
+}
+
+fn read(p: &std::path::Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+/// `HOSTWATCH_SAMPLER__INTERVAL=5s` sets `sampler.interval`. The value is read
+/// as a TOML value when it is one (`4`, `false`, `["*"]`), else as a string.
+fn apply_override(table: &mut toml::Table, var: &str, raw: &str) -> Result<(), ConfigError> {
+    let err = |message: String| ConfigError::Env {
+        vars: var.to_owned(),
+        message,
+    };
+    let path: Vec<String> = var["HOSTWATCH_".len()..]
+        .split("__")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if path.iter().any(String::is_empty) || path.len() > 2 {
+        return Err(err(
+            "name it HOSTWATCH_<SECTION>__<KEY>, e.g. HOSTWATCH_SERVER__LISTEN".into(),
+        ));
+    }
+    let value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let (leaf, sections) = path.split_last().ok_or_else(|| err("empty name".into()))?;
+    let mut cur = table;
+    for s in sections {
+        let entry = cur
+            .entry(s.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| err(format!("[{s}] is not a section")))?;
+    }
+    cur.insert(leaf.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

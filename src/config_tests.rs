@@ -1,0 +1,85 @@
+use super::*;
+
+fn parse(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    Settings::parse(text, std::path::Path::new("t.toml"), env)
+}
+
+#[test]
+fn no_file_gives_the_spec_defaults() {
+    let s = parse("", &[]).unwrap();
+    assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.storage.path, PathBuf::from("hostwatch.db"));
+    assert_eq!(s.sampler.interval, Duration::from_secs(60));
+    assert!(s.sampler.autostart);
+    assert_eq!(s.sampler.top_processes, 5);
+    assert!(s.auth.public_read);
+    assert_eq!(s.services.len(), 1);
+    assert_eq!(s.services[0].name, "httpd");
+    assert_eq!(s.storage.retention, Duration::from_secs(30 * 86_400));
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_line() {
+    let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisten_on = 3\n", &[]).unwrap_err();
+    let m = e.to_string();
+    assert!(m.contains("listen_on") && m.contains("line 3"), "{m}");
+}
+
+#[test]
+fn a_bad_duration_is_named_with_its_line() {
+    let e = parse("[sampler]\n\ninterval = \"often\"\n", &[]).unwrap_err();
+    let m = e.to_string();
+    assert!(m.contains("line 3") && m.contains("often"), "{m}");
+}
+
+#[test]
+fn an_interval_below_ten_milliseconds_is_rejected() {
+    assert!(parse("[sampler]\ninterval = \"1ms\"\n", &[]).is_err());
+    assert!(parse("[sampler]\ninterval = \"200ms\"\n", &[]).is_ok());
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let s = parse(
+        "[server]\nworkers = 3\n",
+        &[
+            ("HOSTWATCH_SERVER__WORKERS", "5"),
+            ("HOSTWATCH_STORAGE__PATH", "/tmp/x.db"),
+            ("HOSTWATCH_AUTH__PUBLIC_READ", "false"),
+            ("HOSTWATCH_CONTROL__SPAWN_ALLOW", "[\"/bin/echo\"]"),
+            ("HOSTWATCH_CONFIG", "ignored.toml"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.server.workers, 5);
+    assert_eq!(s.storage.path, PathBuf::from("/tmp/x.db"));
+    assert!(!s.auth.public_read);
+    assert_eq!(s.control.spawn_allow, vec!["/bin/echo".to_string()]);
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable() {
+    let e = parse("", &[("HOSTWATCH_SERVER__LISTEN", "nowhere")]).unwrap_err();
+    assert!(e.to_string().contains("HOSTWATCH_SERVER__LISTEN"), "{e}");
+    let e = parse("", &[("HOSTWATCH_SAMPLER__EVERY", "5s")]).unwrap_err();
+    assert!(e.to_string().contains("every"), "{e}");
+}
+
+#[test]
+fn a_token_hash_must_be_64_hex_digits() {
+    let t = "[[auth.tokens]]\nname = \"ops\"\nscope = \"control\"\nsha256 = \"abc\"\n";
+    let m = parse(t, &[]).unwrap_err().to_string();
+    assert!(m.contains("64 hex") && m.contains("line 4"), "{m}");
+}
+
+#[test]
+fn services_take_their_manager_and_timeout() {
+    let s = parse(
+        "[[services]]\nname = \"web\"\nmanager = \"sysv\"\nunit = \"apache2\"\ntimeout = \"3s\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.services[0].manager, Manager::Sysv);
+    assert_eq!(s.services[0].timeout, Duration::from_secs(3));
+}

@@ -1,0 +1,309 @@
+//! Writing and reading whole checks: the row and its disks, services and top
+//! processes go in one transaction and come back together.
+
+use super::{Result, Store, StoreError};
+use crate::domain::{
+    Check, Cpu, Disk, Io, Memory, ServiceState, ServiceStatus, TimeRange, TopProcess,
+};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Row, params};
+use std::collections::HashMap;
+
+const COLUMNS: &str = "id, taken_at, duration_ms, cpu_percent, load1, load5, load15, \
+    mem_total, mem_used, mem_available, mem_percent, swap_total, swap_used, swap_percent, \
+    io_interval_ms, io_read, io_written, io_received, io_sent, has_disks, has_services, has_top";
+
+impl Store {
+    /// Stores a check whole (or not at all) and returns its id.
+    pub fn insert_check(&self, check: &Check) -> Result<i64> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let id = insert(&tx, check)?;
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    pub fn check(&self, id: i64) -> Result<Check> {
+        self.read(|c| {
+            let mut checks = select(
+                c,
+                &format!("SELECT {COLUMNS} FROM checks WHERE id = ?1"),
+                params![id],
+            )?;
+            checks.pop().ok_or(StoreError::NotFound)
+        })
+    }
+
+    pub fn latest_check(&self) -> Result<Check> {
+        self.read(|c| {
+            let sql =
+                format!("SELECT {COLUMNS} FROM checks ORDER BY taken_at DESC, id DESC LIMIT 1");
+            select(c, &sql, [])?.pop().ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// Checks in `range`, newest first; `before_id` pages past an earlier page.
+    pub fn checks(
+        &self,
+        range: TimeRange,
+        limit: u32,
+        before_id: Option<i64>,
+    ) -> Result<Vec<Check>> {
+        let (since, until) = range.millis();
+        self.read(|c| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 AND id < ?3 \
+                 ORDER BY taken_at DESC, id DESC LIMIT ?4"
+            );
+            select(
+                c,
+                &sql,
+                params![since, until, before_id.unwrap_or(i64::MAX), limit],
+            )
+        })
+    }
+
+    pub fn count_checks(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM checks", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
+    /// Deletes checks taken before `cutoff`, in batches so the writer is never
+    /// held for long; returns how many went.
+    pub fn purge_checks_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = self.write(|c| {
+                Ok(c.execute(
+                    "DELETE FROM checks WHERE id IN \
+                     (SELECT id FROM checks WHERE taken_at < ?1 LIMIT ?2)",
+                    params![cutoff.timestamp_millis(), batch],
+                )?)
+            })?;
+            total += n as u64;
+            if n < batch as usize {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+fn insert(tx: &Connection, k: &Check) -> Result<i64> {
+    let cpu = k.cpu.as_ref();
+    let mem = k.memory.as_ref();
+    let io = k.io.as_ref();
+    tx.execute(
+        "INSERT INTO checks (taken_at, duration_ms, cpu_percent, load1, load5, load15, \
+         mem_total, mem_used, mem_available, mem_percent, swap_total, swap_used, swap_percent, \
+         io_interval_ms, io_read, io_written, io_received, io_sent, has_disks, has_services, has_top) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+        params![
+            k.taken_at.timestamp_millis(),
+            k.duration_ms,
+            cpu.map(|c| c.percent),
+            cpu.map(|c| c.load1),
+            cpu.map(|c| c.load5),
+            cpu.map(|c| c.load15),
+            mem.map(|m| m.total_bytes as i64),
+            mem.map(|m| m.used_bytes as i64),
+            mem.map(|m| m.available_bytes as i64),
+            mem.map(|m| m.percent),
+            mem.map(|m| m.swap_total_bytes as i64),
+            mem.map(|m| m.swap_used_bytes as i64),
+            mem.map(|m| m.swap_percent),
+            io.map(|i| i.interval_ms as i64),
+            io.map(|i| i.read_bytes as i64),
+            io.map(|i| i.written_bytes as i64),
+            io.map(|i| i.received_bytes as i64),
+            io.map(|i| i.sent_bytes as i64),
+            k.disks.is_some(),
+            k.services.is_some(),
+            k.top_processes.is_some(),
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    let mut st = tx.prepare_cached(
+        "INSERT INTO check_disks (check_id, mount, device, fs_type, total_bytes, used_bytes, percent) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for d in k.disks.iter().flatten() {
+        st.execute(params![
+            id,
+            d.mount,
+            d.device,
+            d.fs_type,
+            d.total_bytes as i64,
+            d.used_bytes as i64,
+            d.percent
+        ])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT INTO check_services (check_id, name, state, healthy, probe_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for s in k.services.iter().flatten() {
+        st.execute(params![id, s.name, s.state.as_str(), s.healthy, s.probe_ms])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT INTO check_processes (check_id, rank, pid, name, user, cpu_percent, rss_bytes) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (rank, p) in k.top_processes.iter().flatten().enumerate() {
+        st.execute(params![
+            id,
+            rank as i64,
+            p.pid,
+            p.name,
+            p.user,
+            p.cpu_percent,
+            p.rss_bytes as i64
+        ])?;
+    }
+    Ok(id)
+}
+
+/// Runs a query over `checks` and attaches each row's lists.
+fn select(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Check>> {
+    let mut st = c.prepare_cached(sql)?;
+    let mut checks = st
+        .query_map(p, row_to_check)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let ids: Vec<i64> = checks.iter().filter_map(|k| k.id).collect();
+    let (Some(&lo), Some(&hi)) = (ids.iter().min(), ids.iter().max()) else {
+        return Ok(checks);
+    };
+    let mut disks: HashMap<i64, Vec<Disk>> = HashMap::new();
+    let mut st = c.prepare_cached(
+        "SELECT check_id, mount, device, fs_type, total_bytes, used_bytes, percent FROM check_disks \
+         WHERE check_id BETWEEN ?1 AND ?2 ORDER BY check_id, mount",
+    )?;
+    for r in st.query_map(params![lo, hi], |r| {
+        Ok((
+            r.get(0)?,
+            Disk {
+                mount: r.get(1)?,
+                device: r.get(2)?,
+                fs_type: r.get(3)?,
+                total_bytes: r.get::<_, i64>(4)? as u64,
+                used_bytes: r.get::<_, i64>(5)? as u64,
+                percent: r.get(6)?,
+            },
+        ))
+    })? {
+        let (id, d) = r?;
+        disks.entry(id).or_default().push(d);
+    }
+    let mut services: HashMap<i64, Vec<ServiceState>> = HashMap::new();
+    let mut st = c.prepare_cached(
+        "SELECT check_id, name, state, healthy, probe_ms FROM check_services \
+         WHERE check_id BETWEEN ?1 AND ?2 ORDER BY check_id, name",
+    )?;
+    for r in st.query_map(params![lo, hi], |r| {
+        let state: String = r.get(2)?;
+        Ok((
+            r.get(0)?,
+            ServiceState {
+                name: r.get(1)?,
+                state: ServiceStatus::parse(&state).unwrap_or(ServiceStatus::Unknown),
+                healthy: r.get(3)?,
+                probe_ms: r.get(4)?,
+            },
+        ))
+    })? {
+        let (id, s) = r?;
+        services.entry(id).or_default().push(s);
+    }
+    let mut top: HashMap<i64, Vec<TopProcess>> = HashMap::new();
+    let mut st = c.prepare_cached(
+        "SELECT check_id, pid, name, user, cpu_percent, rss_bytes FROM check_processes \
+         WHERE check_id BETWEEN ?1 AND ?2 ORDER BY check_id, rank",
+    )?;
+    for r in st.query_map(params![lo, hi], |r| {
+        Ok((
+            r.get(0)?,
+            TopProcess {
+                pid: r.get(1)?,
+                name: r.get(2)?,
+                user: r.get(3)?,
+                cpu_percent: r.get(4)?,
+                rss_bytes: r.get::<_, i64>(5)? as u64,
+            },
+        ))
+    })? {
+        let (id, p) = r?;
+        top.entry(id).or_default().push(p);
+    }
+    for k in &mut checks {
+        let id = k.id.unwrap_or_default();
+        if let Some(v) = k.disks.as_mut() {
+            *v = disks.remove(&id).unwrap_or_default();
+        }
+        if let Some(v) = k.services.as_mut() {
+            *v = services.remove(&id).unwrap_or_default();
+        }
+        if let Some(v) = k.top_processes.as_mut() {
+            *v = top.remove(&id).unwrap_or_default();
+        }
+    }
+    Ok(checks)
+}
+
+pub(super) fn millis_to_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn row_to_check(r: &Row<'_>) -> rusqlite::Result<Check> {
+    let u = |i: usize| -> rusqlite::Result<Option<u64>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(|v| v as u64))
+    };
+    let cpu = match (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?) {
+        (Some(percent), Some(load1), Some(load5), Some(load15)) => Some(Cpu {
+            percent,
+            load1,
+            load5,
+            load15,
+        }),
+        _ => None,
+    };
+    let memory = match (u(7)?, u(8)?, u(9)?, r.get(10)?, u(11)?, u(12)?, r.get(13)?) {
+        (Some(t), Some(us), Some(a), Some(p), Some(st), Some(su), Some(sp)) => Some(Memory {
+            total_bytes: t,
+            used_bytes: us,
+            available_bytes: a,
+            percent: p,
+            swap_total_bytes: st,
+            swap_used_bytes: su,
+            swap_percent: sp,
+        }),
+        _ => None,
+    };
+    let io = match (u(14)?, u(15)?, u(16)?, u(17)?, u(18)?) {
+        (
+            Some(interval_ms),
+            Some(read_bytes),
+            Some(written_bytes),
+            Some(received_bytes),
+            Some(sent_bytes),
+        ) => Some(Io {
+            interval_ms,
+            read_bytes,
+            written_bytes,
+            received_bytes,
+            sent_bytes,
+        }),
+        _ => None,
+    };
+    let list = |i: usize| -> rusqlite::Result<bool> { r.get(i) };
+    Ok(Check {
+        id: Some(r.get(0)?),
+        taken_at: millis_to_time(r.get(1)?),
+        duration_ms: r.get(2)?,
+        cpu,
+        memory,
+        disks: list(19)?.then(Vec::new),
+        io,
+        services: list(20)?.then(Vec::new),
+        top_processes: list(21)?.then(Vec::new),
+    })
+}

@@ -1,0 +1,144 @@
+//! SQLite storage behind one boundary: opening, migrating, and a writer
+//! connection beside a few readers (WAL lets them run side by side). Nothing
+//! here knows HTTP; every call is blocking, so async callers move it to a
+//! blocking thread.
+
+mod audit;
+mod checks;
+mod history;
+mod migrate;
+
+pub use audit::{AuditEntry, AuditRecord};
+pub use history::{HistoryPoint, SeriesBucket, ServiceAvailability, Stats, Summary};
+
+use rusqlite::{Connection, OpenFlags};
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error(
+        "the database {path} has schema version {found}, newer than this hostwatch knows ({known}); \
+         run a newer hostwatch or point storage.path at another file"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
+    #[error("a database connection was poisoned by a panic")]
+    Poisoned,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            other => StoreError::Sqlite(other),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The database. Cheap to share behind an `Arc`.
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+const READERS: usize = 2;
+
+impl Store {
+    /// Opens (creating it when missing) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut writer = Connection::open(path)?;
+        configure(&writer)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        migrate::to_latest(&mut writer, path)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&c)?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the database file and its WAL, in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        // Take the first idle reader, else wait for the one whose turn it is.
+        for i in 0..self.readers.len() {
+            if let Ok(c) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return f(&c);
+            }
+        }
+        let c = lock(&self.readers[start % self.readers.len()])?;
+        f(&c)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut c = lock(&self.writer)?;
+        f(&mut c)
+    }
+
+    /// Runs a checkpoint so the WAL is folded into the main file (on shutdown).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.write(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+    }
+}
+
+fn lock(m: &Mutex<Connection>) -> Result<MutexGuard<'_, Connection>> {
+    m.lock().map_err(|_| StoreError::Poisoned)
+}
+
+fn configure(c: &Connection) -> Result<()> {
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    // An agent, not a database server: keep each connection's cache small.
+    c.pragma_update(None, "cache_size", "-1024")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
