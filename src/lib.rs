@@ -1,6 +1,11 @@
 //! hostwatch: one small always-on agent that watches a Linux host.
 
+pub mod api;
 pub mod collect;
 pub mod config;
 pub mod domain;
+pub mod sampler;
+pub mod startup;
 pub mod store;
+pub mod telemetry;
+pub mod tokens;

@@ -7,6 +7,7 @@ mod audit;
 mod checks;
 mod history;
 mod migrate;
+pub mod retention;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use history::{HistoryPoint, SeriesBucket, ServiceAvailability, Stats, Summary};

@@ -1,0 +1,155 @@
+//! One metric over time, and a window's summary. Registered before
+//! `/checks/{id}` so that `/checks/summary` is not read as an id.
+
+use super::{ApiError, AppState, auth::ReadAccess, blocking, bounded, error::responses::*};
+use crate::{
+    domain::{Metric, TimeRange, time::parse_duration},
+    store::{HistoryPoint, SeriesBucket, Summary},
+};
+use actix_web::{get, web};
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+use std::sync::Arc;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(summary).service(history).service(series);
+}
+
+/// Most buckets a series answers, so one request stays cheap.
+const MAX_BUCKETS: i64 = 10_000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// How many values, 1–10000 (default 60).
+    size: Option<u32>,
+    /// For `disk`: the mount point (default `/`).
+    mount: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesQuery {
+    /// Start, RFC 3339 (default: one hour before `until`).
+    since: Option<String>,
+    /// End, excluded, RFC 3339 (default: now).
+    until: Option<String>,
+    /// Bucket width such as `1m` or `1h` (default `5m`); at most 10000 buckets.
+    step: Option<String>,
+    /// For `disk`: the mount point (default `/`).
+    mount: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryQuery {
+    /// Start, RFC 3339 (default: all stored checks).
+    since: Option<String>,
+    /// End, excluded, RFC 3339.
+    until: Option<String>,
+    /// The filesystem the disk figures are about (default `/`).
+    mount: Option<String>,
+}
+
+/// The last `size` values of one metric, oldest first.
+#[utoipa::path(
+    tag = "checks",
+    params(("metric" = String, Path, description = "cpu, memory, swap, load1 or disk"), HistoryQuery),
+    responses(
+        (status = 200, description = "Values, oldest first", body = Vec<HistoryPoint>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    ),
+    security((), ("bearer" = []))
+)]
+#[get("/checks/{metric}/history")]
+async fn history(
+    state: web::Data<AppState>,
+    _: ReadAccess,
+    metric: web::Path<String>,
+    q: web::Query<HistoryQuery>,
+) -> Result<web::Json<Vec<HistoryPoint>>, ApiError> {
+    let metric = Metric::parse(&metric, q.mount.as_deref())?;
+    let size = bounded("size", q.size, 60, 1, 10_000)?;
+    let store = Arc::clone(&state.store);
+    Ok(web::Json(
+        blocking(move || Ok(store.history(&metric, size)?)).await?,
+    ))
+}
+
+/// Minimum, average, maximum and count of one metric per `step` over a window.
+#[utoipa::path(
+    tag = "checks",
+    params(("metric" = String, Path, description = "cpu, memory, swap, load1 or disk"), SeriesQuery),
+    responses(
+        (status = 200, description = "Buckets in time order; buckets without checks are left out", body = Vec<SeriesBucket>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    ),
+    security((), ("bearer" = []))
+)]
+#[get("/checks/{metric}/series")]
+async fn series(
+    state: web::Data<AppState>,
+    _: ReadAccess,
+    metric: web::Path<String>,
+    q: web::Query<SeriesQuery>,
+) -> Result<web::Json<Vec<SeriesBucket>>, ApiError> {
+    let metric = Metric::parse(&metric, q.mount.as_deref())?;
+    let range = TimeRange::parse(q.since.as_deref(), q.until.as_deref())?;
+    let until = range.until.unwrap_or_else(Utc::now);
+    let since = range.since.unwrap_or(until - Duration::hours(1));
+    if since >= until {
+        return Err(ApiError::BadRequest("since must be before until".into()));
+    }
+    let step = q.step.as_deref().map(parse_duration).transpose()?;
+    let step_ms = step.map_or(300_000, |d| d.as_millis().min(i64::MAX as u128) as i64);
+    if step_ms < 1000 {
+        return Err(ApiError::BadRequest("step: use 1s or more".into()));
+    }
+    let span = (until - since).num_milliseconds();
+    let buckets = (span + step_ms - 1) / step_ms;
+    if buckets > MAX_BUCKETS {
+        return Err(ApiError::BadRequest(format!(
+            "step: {buckets} buckets are too many (at most {MAX_BUCKETS}); use a larger step or a shorter window"
+        )));
+    }
+    let store = Arc::clone(&state.store);
+    Ok(web::Json(
+        blocking(move || Ok(store.series(&metric, since, until, step_ms)?)).await?,
+    ))
+}
+
+/// Count, first and last time, min/avg/max of cpu, memory and disk, and each
+/// service's availability over a window.
+#[utoipa::path(
+    tag = "checks",
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "The window's summary", body = Summary),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    ),
+    security((), ("bearer" = []))
+)]
+#[get("/checks/summary")]
+async fn summary(
+    state: web::Data<AppState>,
+    _: ReadAccess,
+    q: web::Query<SummaryQuery>,
+) -> Result<web::Json<Summary>, ApiError> {
+    let range = TimeRange::parse(q.since.as_deref(), q.until.as_deref())?;
+    let mount = q.mount.clone().unwrap_or_else(|| "/".into());
+    let store = Arc::clone(&state.store);
+    Ok(web::Json(
+        blocking(move || Ok(store.summary(range, &mount)?)).await?,
+    ))
+}

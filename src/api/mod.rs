@@ -1,0 +1,149 @@
+//! The HTTP API: one module per resource, each owning its routes and their
+//! OpenAPI paths; this module puts them together.
+
+mod agent;
+mod audit;
+pub mod auth;
+mod checks;
+pub mod error;
+mod health;
+mod history;
+mod metrics;
+mod openapi;
+mod routes;
+mod sampler;
+
+use crate::{
+    collect::{AgentReader, SystemReader},
+    sampler::Sampler,
+    store::{AuditEntry, Store},
+};
+use actix_web::{
+    App, HttpResponse, middleware,
+    web::{self, PayloadConfig},
+};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::ApiError;
+
+/// Largest request body accepted (SPEC §5).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What handlers share.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub sampler: Arc<Sampler>,
+    pub auth: auth::Auth,
+    pub system: Mutex<SystemReader>,
+    pub agent: Mutex<AgentReader>,
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Writes an audit row; a failure is logged, never hidden from the log.
+    pub async fn audit(&self, entry: AuditEntry) {
+        let store = Arc::clone(&self.store);
+        let action = entry.action.clone();
+        match web::block(move || store.record_audit(&entry)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, action, "could not write the audit row"),
+            Err(e) => tracing::error!(error = %e, action, "could not write the audit row"),
+        }
+    }
+}
+
+/// Runs blocking work (SQLite, /proc) off the async workers.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("a worker thread failed: {e}")))?
+}
+
+/// Every API route, for the app and for the OpenAPI document alike.
+fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(metrics::metrics)
+        .service(
+            scope::scope("/api/v1")
+                .configure(sampler::configure)
+                .configure(history::configure)
+                .configure(checks::configure)
+                .configure(agent::configure)
+                .configure(audit::configure),
+        );
+}
+
+/// The OpenAPI document, collected from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    api
+}
+
+/// The actix service factory for one worker.
+pub fn app(
+    state: web::Data<AppState>,
+    table: web::Data<routes::RouteTable>,
+    api: utoipa::openapi::OpenApi,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .app_data(state)
+        .app_data(table)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_BODY)
+                .error_handler(error::json_error),
+        )
+        .app_data(PayloadConfig::new(MAX_BODY))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .configure(configure)
+        .split_for_parts();
+    app.service(web::resource("/swagger-ui").to(|| async {
+        HttpResponse::PermanentRedirect()
+            .insert_header(("Location", "/swagger-ui/"))
+            .finish()
+    }))
+    .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
+    .default_service(web::to(routes::fallback))
+    .wrap(middleware::ErrorHandlers::new().default_handler(error::ensure_problem))
+}
+
+pub use routes::RouteTable;
+
+/// A numeric parameter within `lo..=hi`, or `default` when absent.
+pub fn bounded(
+    name: &str,
+    v: Option<u32>,
+    default: u32,
+    lo: u32,
+    hi: u32,
+) -> Result<u32, ApiError> {
+    match v {
+        None => Ok(default),
+        Some(v) if (lo..=hi).contains(&v) => Ok(v),
+        Some(v) => Err(ApiError::BadRequest(format!(
+            "{name}: {v} is out of range; use {lo} to {hi}"
+        ))),
+    }
+}

@@ -1,0 +1,246 @@
+//! The sampler: a cancellable loop that takes a check every interval and
+//! stores it. `take_check` is the one step, also used for on-demand checks.
+
+use crate::{
+    collect::Collector,
+    domain::{Check, PartErrors},
+    store::{Store, StoreError},
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::{sync::watch, task::JoinHandle, time::MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SamplerError {
+    #[error("storing the check failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("the collector thread failed: {0}")]
+    Join(String),
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+}
+
+/// What `GET /api/v1/sampler` answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SamplerStatus {
+    pub running: bool,
+    /// Seconds between checks (fractions allowed).
+    pub interval_seconds: f64,
+    /// When the sampler was last started; `null` while it has never run.
+    pub started_at: Option<DateTime<Utc>>,
+    pub last_check_at: Option<DateTime<Utc>>,
+    /// Checks taken and stored since the agent started, by the sampler or on demand.
+    pub checks_taken: u64,
+    /// The latest problem: a part that could not be read, or a failed write.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+struct Running {
+    token: CancellationToken,
+    interval: watch::Sender<Duration>,
+    handle: JoinHandle<()>,
+}
+
+pub struct Sampler {
+    collector: Arc<Mutex<Collector>>,
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+    status: Mutex<SamplerStatus>,
+    running: tokio::sync::Mutex<Option<Running>>,
+}
+
+impl Sampler {
+    /// `shutdown` stops the loop for good when the agent stops.
+    pub fn new(
+        collector: Collector,
+        store: Arc<Store>,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            collector: Arc::new(Mutex::new(collector)),
+            store,
+            shutdown,
+            status: Mutex::new(SamplerStatus {
+                running: false,
+                interval_seconds: interval.as_secs_f64(),
+                started_at: None,
+                last_check_at: None,
+                checks_taken: 0,
+                last_error: None,
+                last_error_at: None,
+            }),
+            running: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    pub fn status(&self) -> SamplerStatus {
+        self.with_status(|s| s.clone())
+    }
+
+    fn with_status<T>(&self, f: impl FnOnce(&mut SamplerStatus) -> T) -> T {
+        let mut guard = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Starts the loop, or, when it runs already, only changes its interval.
+    pub async fn start(
+        self: &Arc<Self>,
+        interval: Option<Duration>,
+    ) -> Result<SamplerStatus, SamplerError> {
+        if self.shutdown.is_cancelled() {
+            return Err(SamplerError::ShuttingDown);
+        }
+        let mut running = self.running.lock().await;
+        let interval =
+            interval.unwrap_or_else(|| Duration::from_secs_f64(self.status().interval_seconds));
+        self.with_status(|s| s.interval_seconds = interval.as_secs_f64());
+        match running.as_ref() {
+            Some(r) if !r.handle.is_finished() => {
+                r.interval
+                    .send_if_modified(|v| std::mem::replace(v, interval) != interval);
+            }
+            _ => {
+                let token = self.shutdown.child_token();
+                let (tx, rx) = watch::channel(interval);
+                let handle = tokio::spawn(Arc::clone(self).run(token.clone(), rx));
+                *running = Some(Running {
+                    token,
+                    interval: tx,
+                    handle,
+                });
+                self.with_status(|s| {
+                    s.running = true;
+                    s.started_at = Some(Utc::now());
+                });
+                tracing::info!(interval = ?interval, "sampler started");
+            }
+        }
+        Ok(self.status())
+    }
+
+    /// Stops the loop and waits for it: a check being stored is finished first.
+    pub async fn stop(&self) -> SamplerStatus {
+        let mut running = self.running.lock().await;
+        if let Some(r) = running.take() {
+            r.token.cancel();
+            if let Err(e) = r.handle.await {
+                tracing::error!(error = %e, "sampler task ended abnormally");
+            }
+            tracing::info!("sampler stopped");
+        }
+        self.with_status(|s| s.running = false);
+        self.status()
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        token: CancellationToken,
+        mut interval: watch::Receiver<Duration>,
+    ) {
+        let mut ticker = ticker(tokio::time::Instant::now(), *interval.borrow());
+        loop {
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => break,
+                changed = interval.changed() => {
+                    if changed.is_err() { break; }
+                    let every = *interval.borrow_and_update();
+                    ticker = ticker_after(every);
+                    continue;
+                }
+                _ = ticker.tick() => {}
+            }
+            if let Err(e) = self.take_check(&token).await {
+                tracing::error!(error = %e, "sampler could not take a check");
+            }
+        }
+        self.with_status(|s| s.running = false);
+    }
+
+    /// Takes one check and stores it. Reading the host may be abandoned when
+    /// `cancel` fires; once storing begins it runs to the end, and the write is
+    /// one transaction. Returns `None` when abandoned.
+    pub async fn take_check(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Check>, SamplerError> {
+        let collector = Arc::clone(&self.collector);
+        let read = tokio::task::spawn_blocking(move || read_host(&collector));
+        let mut check = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Ok(None),
+            r = read => r.map_err(|e| SamplerError::Join(e.to_string()))?,
+        };
+        let errors = std::mem::take(&mut check.1);
+        let mut check = check.0;
+        let store = Arc::clone(&self.store);
+        let to_store = check.clone();
+        let stored = tokio::task::spawn_blocking(move || store.insert_check(&to_store))
+            .await
+            .map_err(|e| SamplerError::Join(e.to_string()))?;
+        let now = Utc::now();
+        match stored {
+            Ok(id) => {
+                check.id = Some(id);
+                self.with_status(|s| {
+                    s.checks_taken += 1;
+                    s.last_check_at = Some(check.taken_at);
+                    if !errors.is_empty() {
+                        tracing::warn!(check = id, errors = %errors, "parts of the check could not be read");
+                        s.last_error = Some(errors.to_string());
+                        s.last_error_at = Some(now);
+                    }
+                });
+                Ok(Some(check))
+            }
+            Err(e) => {
+                self.with_status(|s| {
+                    s.last_error = Some(e.to_string());
+                    s.last_error_at = Some(now);
+                });
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// Reads every part of the host into a check that is not stored yet.
+pub fn read_host(collector: &Mutex<Collector>) -> (Check, PartErrors) {
+    let mut c = collector.lock().unwrap_or_else(|p| p.into_inner());
+    let taken_at = Utc::now();
+    let started = Instant::now();
+    let parts = c.take();
+    drop(c);
+    let check = Check {
+        id: None,
+        taken_at,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        cpu: parts.cpu,
+        memory: parts.memory,
+        disks: parts.disks,
+        io: parts.io,
+        services: Some(Vec::new()),
+        top_processes: parts.top_processes,
+    };
+    (check, parts.errors)
+}
+
+/// Ticks at `start`, then every `every`; a slow check skips ticks, never bursts.
+fn ticker(start: tokio::time::Instant, every: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval_at(start, every);
+    t.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    t
+}
+
+/// After an interval change the next check is one new interval away.
+fn ticker_after(every: Duration) -> tokio::time::Interval {
+    ticker(tokio::time::Instant::now() + every, every)
+}

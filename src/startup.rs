@@ -1,0 +1,166 @@
+//! The application: open the store, start the workers, bind the server;
+//! and stop it all in order. Binding port 0 gives tests a port of their own.
+
+use crate::{
+    api::{self, AppState, RouteTable, auth::Auth},
+    collect::{AgentReader, Collector, SystemReader},
+    config::Settings,
+    sampler::Sampler,
+    store::{Store, StoreError},
+    tokens,
+};
+use actix_web::{HttpServer, dev::ServerHandle, web};
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read the host: {0}")]
+    Collect(#[from] crate::collect::CollectError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read or write the token file {path}: {source}")]
+    Token {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Server(std::io::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    stop: StopHandle,
+    sampler: Arc<Sampler>,
+    store: Arc<Store>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Stops a running application from anywhere (a signal, a test).
+#[derive(Clone)]
+pub struct StopHandle {
+    server: ServerHandle,
+    shutdown: CancellationToken,
+}
+
+impl StopHandle {
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        self.server.stop(true).await;
+    }
+}
+
+/// How long in-flight requests get to finish on shutdown.
+const DRAIN: Duration = Duration::from_secs(2);
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let store = Arc::new(Store::open(&settings.storage.path)?);
+        let mut token_list = settings.auth.tokens.clone();
+        if token_list.is_empty() {
+            let (generated, path) =
+                tokens::load_or_create(&settings.storage.path).map_err(|source| {
+                    StartupError::Token {
+                        path: tokens::token_file(&settings.storage.path),
+                        source,
+                    }
+                })?;
+            tracing::info!(file = %path.display(), "no token configured: the control token is in this file");
+            token_list.push(generated);
+        }
+        let shutdown = CancellationToken::new();
+        let collector = Collector::new(settings.sampler.top_processes)?;
+        let sampler = Sampler::new(
+            collector,
+            Arc::clone(&store),
+            settings.sampler.interval,
+            shutdown.clone(),
+        );
+        if settings.sampler.autostart {
+            sampler.start(None).await.ok();
+        }
+        let tasks = vec![tokio::spawn(crate::store::retention::run(
+            Arc::clone(&store),
+            settings.storage.retention,
+            shutdown.clone(),
+        ))];
+
+        let state = web::Data::new(AppState {
+            store: Arc::clone(&store),
+            sampler: Arc::clone(&sampler),
+            auth: Auth::new(token_list, settings.auth.public_read),
+            system: Mutex::new(SystemReader::new()?),
+            agent: Mutex::new(AgentReader::new()),
+            shutdown: shutdown.clone(),
+        });
+        let api_doc = api::openapi();
+        let table = web::Data::new(RouteTable::from_openapi(&api_doc));
+        let addr = settings.server.listen;
+        if !addr.ip().is_loopback() && settings.auth.public_read {
+            tracing::warn!(%addr, "listening beyond loopback with auth.public_read = true: anyone who reaches the port can read");
+        }
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener.local_addr().map_err(StartupError::Server)?.port();
+        let server =
+            HttpServer::new(move || api::app(state.clone(), table.clone(), api_doc.clone()))
+                .workers(settings.server.workers)
+                .disable_signals()
+                .shutdown_timeout(DRAIN.as_secs())
+                .listen(listener)
+                .map_err(|source| StartupError::Bind { addr, source })?
+                .run();
+        tracing::info!(address = %addr.ip(), port, "listening");
+        let stop = StopHandle {
+            server: server.handle(),
+            shutdown,
+        };
+        Ok(Self {
+            port,
+            server,
+            stop,
+            sampler,
+            store,
+            tasks,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Serves until stopped, then stops the sampler and the background
+    /// tasks and folds the WAL into the database file.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        let served = self.server.await;
+        self.stop.shutdown.cancel();
+        self.sampler.stop().await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let store = self.store;
+        match tokio::task::spawn_blocking(move || store.checkpoint()).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "checkpoint on shutdown failed"),
+            Err(e) => tracing::warn!(error = %e, "checkpoint on shutdown failed"),
+            Ok(Ok(())) => {}
+        }
+        tracing::info!("stopped");
+        served.map_err(StartupError::Server)
+    }
+}

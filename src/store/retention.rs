@@ -1,0 +1,35 @@
+//! Purges raw checks older than the retention, in the background.
+
+use super::Store;
+use std::{sync::Arc, time::Duration};
+use tokio_util::sync::CancellationToken;
+
+/// Rows deleted per transaction, so the writer is never held for long.
+const BATCH: u32 = 2_000;
+
+/// How often to purge: hourly, or more often for a short retention.
+fn period(retention: Duration) -> Duration {
+    (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+}
+
+pub async fn run(store: Arc<Store>, retention: Duration, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(period(retention));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Ok(age) = chrono::Duration::from_std(retention) else {
+            continue;
+        };
+        let cutoff = chrono::Utc::now() - age;
+        let s = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || s.purge_checks_before(cutoff, BATCH)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(deleted = n, "purged checks past retention"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging old checks failed"),
+            Err(e) => tracing::warn!(error = %e, "purging old checks failed"),
+        }
+    }
+}
