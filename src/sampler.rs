@@ -215,7 +215,9 @@ impl Sampler {
 /// Reads every part of the host into a check that is not stored yet.
 pub fn read_host(collector: &Mutex<Collector>) -> (Check, PartErrors) {
     let mut c = collector.lock().unwrap_or_else(|p| p.into_inner());
-    let taken_at = Utc::now();
+    // Stored to the millisecond: keep the answer equal to what reads back.
+    let taken_at =
+        DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
     let started = Instant::now();
     let parts = c.take();
     drop(c);

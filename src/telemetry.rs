@@ -1,5 +1,6 @@
 //! Structured logs to stderr, filtered like `RUST_LOG` (default `info`).
 
+use std::io::IsTerminal;
 use tracing_subscriber::{EnvFilter, fmt};
 
 pub fn init() {
@@ -8,5 +9,6 @@ pub fn init() {
     let _ = fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -144,12 +144,12 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
     e.into()
 }
 
-pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+pub fn query_error(err: QueryPayloadError, req: &HttpRequest) -> actix_web::Error {
     let detail = match &err {
         QueryPayloadError::Deserialize(e) => e.to_string(),
         other => other.to_string(),
     };
-    ApiError::BadRequest(format!("bad query parameter: {detail}")).into()
+    ApiError::BadRequest(format!("bad query `{}`: {detail}", req.query_string())).into()
 }
 
 pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {

@@ -1,1 +1,14 @@
-fn main() {}
+//! One integration binary: every test talks to a real server on its own
+//! port with its own SQLite file, or runs the real `hostwatch` binary.
+
+// A test that meets the unexpected should stop there, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod checks;
+mod errors;
+mod helpers;
+mod lifecycle;
+mod openapi;
+mod packaging;
+mod sampler;

@@ -1,0 +1,254 @@
+//! Checks and their history, against rows whose values the test chose.
+
+use crate::helpers::{CONTROL_TOKEN, TestApp, spawn_app};
+use chrono::{DateTime, Duration, Utc};
+use hostwatch::{
+    domain::{Check, Cpu, Disk, Memory, ServiceState, ServiceStatus},
+    store::Store,
+};
+
+#[actix_web::test]
+async fn an_on_demand_check_is_stored_whole_and_reads_back() {
+    let app = spawn_app().await;
+    let r = app.control("/api/v1/checks", None).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let k = r.json();
+    for part in ["cpu", "memory", "disks", "io", "top_processes"] {
+        assert!(!k[part].is_null(), "{part} missing: {k}");
+    }
+    assert_eq!(k["services"], serde_json::json!([]));
+    let pct = k["cpu"]["percent"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&pct));
+    assert!(k["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        k["disks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["mount"] == "/")
+    );
+    assert!(k["top_processes"].as_array().unwrap().len() <= 5);
+    let id = k["id"].as_i64().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/checks/{id}")).await.json(), k);
+    assert_eq!(app.get("/api/v1/checks/latest").await.json(), k);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn latest_and_unknown_ids_are_404_when_nothing_is_stored() {
+    let app = spawn_app().await;
+    app.get("/api/v1/checks/latest").await.problem(404);
+    let d = app.get("/api/v1/checks/99").await.problem(404);
+    assert!(d.contains("99"), "{d}");
+    app.stop().await;
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-20T00:00:00Z".parse().unwrap()
+}
+
+/// A check whose figures the test chooses.
+fn made(at: DateTime<Utc>, cpu: f64, mem: f64, disk: f64, httpd_up: bool) -> Check {
+    Check {
+        id: None,
+        taken_at: at,
+        duration_ms: 1.0,
+        cpu: Some(Cpu {
+            percent: cpu,
+            load1: cpu / 100.0,
+            load5: 0.0,
+            load15: 0.0,
+        }),
+        memory: Some(Memory {
+            total_bytes: 100,
+            used_bytes: mem as u64,
+            available_bytes: 100 - mem as u64,
+            percent: mem,
+            swap_total_bytes: 0,
+            swap_used_bytes: 0,
+            swap_percent: 0.0,
+        }),
+        disks: Some(vec![Disk {
+            mount: "/".into(),
+            device: "/dev/test".into(),
+            fs_type: "ext4".into(),
+            total_bytes: 100,
+            used_bytes: disk as u64,
+            percent: disk,
+        }]),
+        io: None,
+        services: Some(vec![ServiceState {
+            name: "httpd".into(),
+            state: if httpd_up {
+                ServiceStatus::Running
+            } else {
+                ServiceStatus::Stopped
+            },
+            healthy: None,
+            probe_ms: None,
+        }]),
+        top_processes: Some(vec![]),
+    }
+}
+
+/// Ten checks a minute apart: cpu 0,10,..,90; memory 50+i; disk 20+2i; httpd up on even minutes.
+fn seed(app: &TestApp) {
+    let store = Store::open(&app.db_path()).unwrap();
+    for i in 0..10i64 {
+        let k = made(
+            t0() + Duration::minutes(i),
+            i as f64 * 10.0,
+            50.0 + i as f64,
+            20.0 + 2.0 * i as f64,
+            i % 2 == 0,
+        );
+        store.insert_check(&k).unwrap();
+    }
+}
+
+#[actix_web::test]
+async fn listing_pages_newest_first_within_a_window() {
+    let app = spawn_app().await;
+    seed(&app);
+    let page = app
+        .get("/api/v1/checks?since=2026-11-20T00:02:00Z&until=2026-11-20T00:08:00Z&limit=4")
+        .await
+        .json();
+    let cpus: Vec<f64> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["cpu"]["percent"].as_f64().unwrap())
+        .collect();
+    assert_eq!(cpus, vec![70.0, 60.0, 50.0, 40.0]);
+    let last = page[3]["id"].as_i64().unwrap();
+    let next = app
+        .get(&format!(
+            "/api/v1/checks?since=2026-11-20T00:02:00Z&until=2026-11-20T00:08:00Z&before_id={last}"
+        ))
+        .await
+        .json();
+    let cpus: Vec<f64> = next
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["cpu"]["percent"].as_f64().unwrap())
+        .collect();
+    assert_eq!(cpus, vec![30.0, 20.0]);
+    assert_eq!(
+        app.get("/api/v1/checks")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn history_returns_the_last_values_oldest_first() {
+    let app = spawn_app().await;
+    seed(&app);
+    let h = app.get("/api/v1/checks/cpu/history?size=3").await.json();
+    let v: Vec<f64> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(v, vec![70.0, 80.0, 90.0]);
+    assert_eq!(h[0]["taken_at"], "2026-11-20T00:07:00Z");
+    let d = app
+        .get("/api/v1/checks/disk/history?size=2&mount=/")
+        .await
+        .json();
+    let v: Vec<f64> = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(v, vec![36.0, 38.0]);
+    let m = app.get("/api/v1/checks/memory/history").await.json();
+    assert_eq!(m.as_array().unwrap().len(), 10);
+    let l = app.get("/api/v1/checks/load1/history?size=1").await.json();
+    assert_eq!(l[0]["value"], 0.9);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn series_buckets_hold_the_arithmetic_of_their_rows() {
+    let app = spawn_app().await;
+    seed(&app);
+    let b = app
+        .get("/api/v1/checks/cpu/series?since=2026-11-20T00:00:00Z&until=2026-11-20T00:10:00Z&step=5m")
+        .await
+        .json();
+    let b = b.as_array().unwrap();
+    assert_eq!(b.len(), 2);
+    // Minutes 0-4: 0,10,20,30,40. Minutes 5-9: 50..90.
+    assert_eq!(
+        (
+            b[0]["min"].as_f64(),
+            b[0]["avg"].as_f64(),
+            b[0]["max"].as_f64()
+        ),
+        (Some(0.0), Some(20.0), Some(40.0))
+    );
+    assert_eq!(b[1]["count"], 5);
+    assert_eq!(b[1]["avg"], 70.0);
+    assert_eq!(b[1]["start"], "2026-11-20T00:05:00Z");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_summary_is_computed_over_its_window() {
+    let app = spawn_app().await;
+    seed(&app);
+    let s = app
+        .get("/api/v1/checks/summary?since=2026-11-20T00:05:00Z")
+        .await
+        .json();
+    assert_eq!(s["count"], 5);
+    assert_eq!(s["first_at"], "2026-11-20T00:05:00Z");
+    assert_eq!(s["last_at"], "2026-11-20T00:09:00Z");
+    assert_eq!(
+        (
+            s["cpu"]["min"].as_f64(),
+            s["cpu"]["avg"].as_f64(),
+            s["cpu"]["max"].as_f64()
+        ),
+        (Some(50.0), Some(70.0), Some(90.0))
+    );
+    assert_eq!(s["memory"]["avg"], 57.0);
+    assert_eq!(
+        (s["disk"]["min"].as_f64(), s["disk"]["max"].as_f64()),
+        (Some(30.0), Some(38.0))
+    );
+    // httpd ran at minutes 6 and 8 of 5..9: 2 of 5 checks.
+    assert_eq!(s["services"][0]["name"], "httpd");
+    assert_eq!(s["services"][0]["availability_percent"], 40.0);
+    let empty = app
+        .get("/api/v1/checks/summary?since=2030-01-01T00:00:00Z")
+        .await
+        .json();
+    assert_eq!(empty["count"], 0);
+    assert!(empty["cpu"].is_null());
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn on_demand_checks_are_audited_with_the_tokens_name() {
+    let app = spawn_app().await;
+    app.control("/api/v1/checks", None).await;
+    let audit = app
+        .request("GET", "/api/v1/audit", Some(CONTROL_TOKEN), None)
+        .await
+        .json();
+    assert_eq!(audit[0]["action"], "check.take");
+    assert_eq!(audit[0]["actor"], "operator");
+    assert_eq!(audit[0]["outcome"], "ok");
+    app.stop().await;
+}
