@@ -6,6 +6,7 @@ mod audit;
 pub mod auth;
 mod checks;
 pub mod error;
+mod export;
 mod health;
 mod history;
 mod metrics;
@@ -75,6 +76,7 @@ fn configure(cfg: &mut ServiceConfig) {
             scope::scope("/api/v1")
                 .configure(sampler::configure)
                 .configure(history::configure)
+                .configure(export::configure)
                 .configure(checks::configure)
                 .configure(agent::configure)
                 .configure(audit::configure),

@@ -64,6 +64,26 @@ impl Store {
         })
     }
 
+    /// Checks in `range`, oldest first, after the key `(taken_at, id)` of the
+    /// last one of the previous page: the order an export streams them in.
+    pub fn checks_ascending(
+        &self,
+        range: TimeRange,
+        after: Option<(DateTime<Utc>, i64)>,
+        limit: u32,
+    ) -> Result<Vec<Check>> {
+        let (since, until) = range.millis();
+        let (after_at, after_id) =
+            after.map_or((i64::MIN, i64::MIN), |(t, id)| (t.timestamp_millis(), id));
+        self.read(|c| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 AND (taken_at, id) > (?3, ?4) \
+                 ORDER BY taken_at, id LIMIT ?5"
+            );
+            select(c, &sql, params![since, until, after_at, after_id, limit])
+        })
+    }
+
     pub fn count_checks(&self) -> Result<u64> {
         self.read(|c| {
             Ok(c.query_row("SELECT COUNT(*) FROM checks", [], |r| r.get::<_, i64>(0))? as u64)

@@ -252,3 +252,67 @@ async fn on_demand_checks_are_audited_with_the_tokens_name() {
     assert_eq!(audit[0]["outcome"], "ok");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn an_export_streams_every_check_oldest_first_as_csv_or_ndjson() {
+    let app = spawn_app().await;
+    seed(&app);
+    let r = app
+        .get("/api/v1/checks/export?format=ndjson&since=2026-11-20T00:03:00Z")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type, "application/x-ndjson");
+    let lines: Vec<serde_json::Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7);
+    assert_eq!(lines[0]["cpu"]["percent"], 30.0);
+    assert_eq!(lines[6]["disks"][0]["percent"], 38.0);
+    let csv = app.get("/api/v1/checks/export?format=csv").await.text();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 11);
+    assert!(rows[0].starts_with("id,taken_at,duration_ms,cpu_percent"));
+    let first: Vec<&str> = rows[1].split(',').collect();
+    assert_eq!(
+        (first[1], first[3], first[10]),
+        ("2026-11-20T00:00:00.000Z", "0", "50")
+    );
+    assert_eq!(first[14], "", "a missing io part is an empty cell");
+    app.get("/api/v1/checks/export").await.problem(400);
+    app.get("/api/v1/checks/export?format=xml")
+        .await
+        .problem(400);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_export_larger_than_a_page_is_complete_and_in_order() {
+    let app = spawn_app().await;
+    let store = Store::open(&app.db_path()).unwrap();
+    for i in 0..1203i64 {
+        store
+            .insert_check(&made(
+                t0() + Duration::seconds(1203 - i),
+                i as f64 % 100.0,
+                1.0,
+                1.0,
+                true,
+            ))
+            .unwrap();
+    }
+    let text = app.get("/api/v1/checks/export?format=ndjson").await.text();
+    let times: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["taken_at"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(times.len(), 1203);
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "not in time order");
+    app.stop().await;
+}

@@ -5,7 +5,7 @@ use crate::helpers::{CONTROL_TOKEN, spawn_app};
 use serde_json::Value;
 
 /// The routes SPEC §4 asks of the core, as (method, path).
-const ROUTES: [(&str, &str); 15] = [
+const ROUTES: [(&str, &str); 16] = [
     ("get", "/healthz"),
     ("get", "/metrics"),
     ("get", "/api/v1/sampler"),
@@ -21,6 +21,7 @@ const ROUTES: [(&str, &str); 15] = [
     ("get", "/api/v1/system"),
     ("get", "/api/v1/self"),
     ("get", "/api/v1/audit"),
+    ("get", "/api/v1/checks/export"),
 ];
 
 #[actix_web::test]

@@ -1,0 +1,167 @@
+//! Exporting stored checks as CSV or NDJSON, streamed page by page so an
+//! export of any size holds one page in memory.
+
+use super::{ApiError, AppState, auth::ReadAccess, error::responses::*};
+use crate::{
+    domain::{Check, TimeRange},
+    store::Store,
+};
+use actix_web::{HttpResponse, get, web, web::Bytes};
+use serde::Deserialize;
+use std::{
+    fmt::Write,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+use tokio::sync::mpsc;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(export);
+}
+
+const PAGE: u32 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Ndjson,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `csv` (one row per check, the scalar figures) or `ndjson` (one whole check per line).
+    format: Format,
+    /// Start, RFC 3339 (default: the oldest check).
+    since: Option<String>,
+    /// End, excluded, RFC 3339.
+    until: Option<String>,
+}
+
+/// Stored checks in time order, streamed as CSV or NDJSON.
+#[utoipa::path(
+    tag = "checks",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The checks, oldest first", content_type = "text/csv", body = String),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security((), ("bearer" = []))
+)]
+#[get("/checks/export")]
+async fn export(
+    state: web::Data<AppState>,
+    _: ReadAccess,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let range = TimeRange::parse(q.since.as_deref(), q.until.as_deref())?;
+    let format = q.format;
+    let (tx, rx) = mpsc::channel(2);
+    let store = Arc::clone(&state.store);
+    // Pages are read on a blocking thread; a client that goes away closes the
+    // channel and ends the thread at its next page.
+    tokio::task::spawn_blocking(move || produce(&store, range, format, &tx));
+    let content_type = match format {
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::Ndjson => "application/x-ndjson",
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .streaming(Chunks(rx)))
+}
+
+fn produce(store: &Store, range: TimeRange, format: Format, tx: &mpsc::Sender<Bytes>) {
+    if format == Format::Csv
+        && tx
+            .blocking_send(Bytes::from_static(CSV_HEADER.as_bytes()))
+            .is_err()
+    {
+        return;
+    }
+    let mut after = None;
+    loop {
+        let page = match store.checks_ascending(range, after, PAGE) {
+            Ok(p) => p,
+            Err(e) => {
+                // The status line is gone already: end the body short and say why in the log.
+                tracing::error!(error = %e, "export stopped early");
+                return;
+            }
+        };
+        let mut out = String::new();
+        for k in &page {
+            match format {
+                Format::Csv => csv_row(&mut out, k),
+                Format::Ndjson => {
+                    if let Ok(line) = serde_json::to_string(k) {
+                        out.push_str(&line);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        if !out.is_empty() && tx.blocking_send(Bytes::from(out)).is_err() {
+            return;
+        }
+        match page.last() {
+            Some(k) if page.len() == PAGE as usize => {
+                after = Some((k.taken_at, k.id.unwrap_or_default()))
+            }
+            _ => return,
+        }
+    }
+}
+
+const CSV_HEADER: &str = "id,taken_at,duration_ms,cpu_percent,load1,load5,load15,memory_total_bytes,memory_used_bytes,\
+memory_available_bytes,memory_percent,swap_total_bytes,swap_used_bytes,swap_percent,io_read_bytes,io_written_bytes,\
+io_received_bytes,io_sent_bytes\n";
+
+fn csv_row(out: &mut String, k: &Check) {
+    fn opt<T: std::fmt::Display>(out: &mut String, v: Option<T>) {
+        out.push(',');
+        if let Some(v) = v {
+            let _ = write!(out, "{v}");
+        }
+    }
+    let _ = write!(
+        out,
+        "{},{},{}",
+        k.id.unwrap_or_default(),
+        crate::domain::time::rfc3339(k.taken_at),
+        k.duration_ms
+    );
+    let (c, m, io) = (k.cpu.as_ref(), k.memory.as_ref(), k.io.as_ref());
+    opt(out, c.map(|c| c.percent));
+    opt(out, c.map(|c| c.load1));
+    opt(out, c.map(|c| c.load5));
+    opt(out, c.map(|c| c.load15));
+    opt(out, m.map(|m| m.total_bytes));
+    opt(out, m.map(|m| m.used_bytes));
+    opt(out, m.map(|m| m.available_bytes));
+    opt(out, m.map(|m| m.percent));
+    opt(out, m.map(|m| m.swap_total_bytes));
+    opt(out, m.map(|m| m.swap_used_bytes));
+    opt(out, m.map(|m| m.swap_percent));
+    opt(out, io.map(|i| i.read_bytes));
+    opt(out, io.map(|i| i.written_bytes));
+    opt(out, io.map(|i| i.received_bytes));
+    opt(out, io.map(|i| i.sent_bytes));
+    out.push('\n');
+}
+
+/// The response body: chunks as the producer sends them.
+struct Chunks(mpsc::Receiver<Bytes>);
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|c| c.map(Ok))
+    }
+}
