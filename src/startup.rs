@@ -62,6 +62,9 @@ impl StopHandle {
     }
 }
 
+/// Blocking threads (SQLite, /proc) each HTTP worker may run at once.
+const BLOCKING_PER_WORKER: usize = 2;
+
 /// How long in-flight requests get to finish on shutdown.
 const DRAIN: Duration = Duration::from_secs(2);
 
@@ -107,6 +110,10 @@ impl Application {
         });
         let api_doc = api::openapi();
         let table = web::Data::new(RouteTable::from_openapi(&api_doc));
+        let doc = web::Data::new(
+            api::OpenApiJson::new(&api_doc).map_err(|e| StartupError::Server(e.into()))?,
+        );
+        drop(api_doc);
         let addr = settings.server.listen;
         if !addr.ip().is_loopback() && settings.auth.public_read {
             tracing::warn!(%addr, "listening beyond loopback with auth.public_read = true: anyone who reaches the port can read");
@@ -114,14 +121,16 @@ impl Application {
         let listener =
             TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
-        let server =
-            HttpServer::new(move || api::app(state.clone(), table.clone(), api_doc.clone()))
-                .workers(settings.server.workers)
-                .disable_signals()
-                .shutdown_timeout(DRAIN.as_secs())
-                .listen(listener)
-                .map_err(|source| StartupError::Bind { addr, source })?
-                .run();
+        let server = HttpServer::new(move || api::app(state.clone(), table.clone(), doc.clone()))
+            .workers(settings.server.workers)
+            // SQLite calls are short and there are two readers: a few
+            // blocking threads per worker are all that can be busy at once.
+            .worker_max_blocking_threads(BLOCKING_PER_WORKER)
+            .disable_signals()
+            .shutdown_timeout(DRAIN.as_secs())
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .run();
         tracing::info!(address = %addr.ip(), port, "listening");
         let stop = StopHandle {
             server: server.handle(),

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use error::ApiError;
 
@@ -96,8 +96,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The actix service factory for one worker.
 pub fn app(
     state: web::Data<AppState>,
-    table: web::Data<routes::RouteTable>,
-    api: utoipa::openapi::OpenApi,
+    table: web::Data<RouteTable>,
+    doc: web::Data<OpenApiJson>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -111,6 +111,7 @@ pub fn app(
         .into_utoipa_app()
         .app_data(state)
         .app_data(table)
+        .app_data(doc)
         .app_data(
             web::JsonConfig::default()
                 .limit(MAX_BODY)
@@ -126,12 +127,28 @@ pub fn app(
             .insert_header(("Location", "/swagger-ui/"))
             .finish()
     }))
-    .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
+    .route("/api-docs/openapi.json", web::get().to(openapi_json))
+    .service(SwaggerUi::new("/swagger-ui/{_:.*}").config(Config::from("/api-docs/openapi.json")))
     .default_service(web::to(routes::fallback))
     .wrap(middleware::ErrorHandlers::new().default_handler(error::ensure_problem))
 }
 
 pub use routes::RouteTable;
+
+/// The OpenAPI document, serialized once and shared by every worker.
+pub struct OpenApiJson(pub web::Bytes);
+
+impl OpenApiJson {
+    pub fn new(api: &utoipa::openapi::OpenApi) -> Result<Self, serde_json::Error> {
+        Ok(Self(web::Bytes::from(serde_json::to_vec(api)?)))
+    }
+}
+
+async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
 
 /// A numeric parameter within `lo..=hi`, or `default` when absent.
 pub fn bounded(

@@ -136,8 +136,9 @@ fn configure(c: &Connection) -> Result<()> {
     c.busy_timeout(std::time::Duration::from_secs(5))?;
     c.pragma_update(None, "foreign_keys", "ON")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
-    // An agent, not a database server: keep each connection's cache small.
-    c.pragma_update(None, "cache_size", "-1024")?;
+    // An agent, not a database server: keep each connection's cache small
+    // (256 KiB); the kernel's page cache holds the rest.
+    c.pragma_update(None, "cache_size", "-256")?;
     Ok(())
 }
 
