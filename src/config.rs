@@ -99,6 +99,7 @@ pub enum Manager {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
+    #[serde(deserialize_with = "service_name")]
     pub name: String,
     #[serde(default = "auto")]
     pub manager: Manager,
@@ -106,6 +107,7 @@ pub struct ServiceSettings {
     pub start: Option<String>,
     pub stop: Option<String>,
     pub status: Option<String>,
+    #[serde(default, deserialize_with = "health_url")]
     pub health_url: Option<String>,
     #[serde(default = "ten_seconds", deserialize_with = "duration")]
     pub timeout: Duration,
@@ -237,6 +239,24 @@ fn bounded<'de, D: Deserializer<'de>>(
     Ok(v as usize)
 }
 
+/// Names appear in URLs (`/api/v1/services/{name}`): keep them plain.
+fn service_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
+    if s.is_empty() || s.len() > 64 || !s.chars().all(plain) {
+        return Err(serde::de::Error::custom(format!(
+            "service name '{s}': use 1 to 64 letters, digits, '.', '_', '@' or '-'"
+        )));
+    }
+    Ok(s)
+}
+
+fn health_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::services::probe::validate(&s).map_err(serde::de::Error::custom)?;
+    Ok(Some(s))
+}
+
 fn sha256_hex<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
     let s = String::deserialize(d)?;
     let mut out = [0u8; 32];
@@ -291,6 +311,12 @@ impl Settings {
         };
         // Parsing the text itself first is what gives errors a line number.
         let settings: Settings = toml::from_str(text).map_err(file_error)?;
+        settings
+            .check_names()
+            .map_err(|message| ConfigError::File {
+                path: path.to_path_buf(),
+                message,
+            })?;
         let overrides: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with("HOSTWATCH_") && !NOT_SETTINGS.contains(&k.as_str()))
@@ -307,12 +333,24 @@ impl Settings {
             .map(|(k, _)| k.as_str())
             .collect::<Vec<_>>()
             .join(", ");
-        table
+        let env_error = |message: String| ConfigError::Env {
+            vars: vars.clone(),
+            message,
+        };
+        let settings: Settings = table
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Env {
-                vars,
-                message: e.to_string().trim_end().to_owned(),
-            })
+            .map_err(|e: toml::de::Error| env_error(e.to_string().trim_end().to_owned()))?;
+        settings.check_names().map_err(env_error)?;
+        Ok(settings)
+    }
+
+    /// Two services with one name could not be told apart.
+    fn check_names(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = self.services.iter().find(|s| !seen.insert(s.name.as_str())) {
+            return Err(format!("[[services]] name '{}' is given twice", dup.name));
+        }
+        Ok(())
     }
 }
 

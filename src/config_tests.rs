@@ -83,3 +83,34 @@ fn services_take_their_manager_and_timeout() {
     assert_eq!(s.services[0].manager, Manager::Sysv);
     assert_eq!(s.services[0].timeout, Duration::from_secs(3));
 }
+
+#[test]
+fn a_service_name_with_path_or_shell_characters_is_rejected() {
+    for bad in ["../etc", "a b", "x;rm", ""] {
+        let t = format!("[[services]]\nname = \"{bad}\"\n");
+        let m = parse(&t, &[]).unwrap_err().to_string();
+        assert!(m.contains("service name") && m.contains("line 2"), "{m}");
+    }
+}
+
+#[test]
+fn a_service_listed_twice_is_rejected() {
+    let m = parse(
+        "[[services]]\nname = \"a\"\n[[services]]\nname = \"a\"\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(m.contains("twice"), "{m}");
+}
+
+#[test]
+fn a_health_url_must_be_plain_http() {
+    let m = parse(
+        "[[services]]\nname = \"a\"\nhealth_url = \"https://x/\"\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(m.contains("only http") && m.contains("line 3"), "{m}");
+}

@@ -1,6 +1,7 @@
 //! The command line: parse, set up logging, run the chosen command.
 
 use clap::{Parser, Subcommand};
+use hostwatch::services::{Host, Services};
 use hostwatch::{
     collect::Collector,
     config::{Scope, Settings},
@@ -8,7 +9,11 @@ use hostwatch::{
     startup::Application,
     telemetry, tokens,
 };
-use std::{path::PathBuf, process::ExitCode, sync::Mutex};
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+};
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +74,7 @@ fn load(config: Option<PathBuf>) -> std::result::Result<Settings, Box<dyn std::e
 }
 
 fn serve(settings: Settings) -> Result {
+    hostwatch::memory::limit_arenas();
     telemetry::init();
     // One thread for the sampler and housekeeping; HTTP workers have their own.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -106,7 +112,15 @@ fn check(settings: Settings) -> Result {
     let collector = Collector::new(settings.sampler.top_processes)?;
     // CPU use is a difference between two readings: give the first one time.
     std::thread::sleep(collector.ready_in());
-    let (check, errors) = sampler::read_host(&Mutex::new(collector));
+    let services = Services::new(settings.services, Host::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (check, errors) = rt.block_on(sampler::read_check(
+        Arc::new(Mutex::new(collector)),
+        &services,
+        None,
+    ))?;
     if !errors.is_empty() {
         eprintln!("hostwatch: parts not read: {errors}");
     }

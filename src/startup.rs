@@ -6,6 +6,7 @@ use crate::{
     collect::{AgentReader, Collector, SystemReader},
     config::Settings,
     sampler::Sampler,
+    services::{Host, Services},
     store::{Store, StoreError},
     tokens,
 };
@@ -85,8 +86,10 @@ impl Application {
         }
         let shutdown = CancellationToken::new();
         let collector = Collector::new(settings.sampler.top_processes)?;
+        let services = Arc::new(Services::new(settings.services.clone(), Host::default()));
         let sampler = Sampler::new(
             collector,
+            Arc::clone(&services),
             Arc::clone(&store),
             settings.sampler.interval,
             shutdown.clone(),
@@ -103,6 +106,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store: Arc::clone(&store),
             sampler: Arc::clone(&sampler),
+            services,
             auth: Auth::new(token_list, settings.auth.public_read),
             system: Mutex::new(SystemReader::new()?),
             agent: Mutex::new(AgentReader::new()),

@@ -1,7 +1,7 @@
 //! The one place errors become HTTP: `ApiError` and problem+json (RFC 9457),
 //! for our handlers and for actix's own rejections alike.
 
-use crate::{sampler::SamplerError, store::StoreError};
+use crate::{sampler::SamplerError, services::ServiceError, store::StoreError};
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError,
     body::BoxBody,
@@ -47,6 +47,10 @@ pub enum ApiError {
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
+    BadGateway(String),
+    #[error("{0}")]
+    GatewayTimeout(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -76,6 +80,20 @@ impl From<SamplerError> for ApiError {
     }
 }
 
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ServiceError::NotFound(_) => ApiError::NotFound(detail),
+            ServiceError::Busy(_)
+            | ServiceError::NotInstalled(_)
+            | ServiceError::NoCommand { .. } => ApiError::Conflict(detail),
+            ServiceError::CommandFailed { .. } => ApiError::BadGateway(detail),
+            ServiceError::NotReached { .. } => ApiError::GatewayTimeout(detail),
+        }
+    }
+}
+
 impl From<crate::domain::ParseError> for ApiError {
     fn from(e: crate::domain::ParseError) -> Self {
         ApiError::BadRequest(e.0)
@@ -93,6 +111,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -244,4 +264,25 @@ pub mod responses {
         content_type = "application/problem+json"
     )]
     pub struct Unavailable(#[allow(dead_code)] Problem);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "The action conflicts with the state: another action is under way, or the service is not installed",
+        content_type = "application/problem+json"
+    )]
+    pub struct Conflict(#[allow(dead_code)] Problem);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "The manager's command failed: the detail gives its exit status and the tail of its stderr",
+        content_type = "application/problem+json"
+    )]
+    pub struct BadGateway(#[allow(dead_code)] Problem);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "The state asked for was not reached within the service's timeout",
+        content_type = "application/problem+json"
+    )]
+    pub struct GatewayTimeout(#[allow(dead_code)] Problem);
 }

@@ -13,10 +13,12 @@ mod metrics;
 mod openapi;
 mod routes;
 mod sampler;
+mod services;
 
 use crate::{
     collect::{AgentReader, SystemReader},
     sampler::Sampler,
+    services::Services,
     store::{AuditEntry, Store},
 };
 use actix_web::{
@@ -38,6 +40,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct AppState {
     pub store: Arc<Store>,
     pub sampler: Arc<Sampler>,
+    pub services: Arc<Services>,
     pub auth: auth::Auth,
     pub system: Mutex<SystemReader>,
     pub agent: Mutex<AgentReader>,
@@ -78,6 +81,7 @@ fn configure(cfg: &mut ServiceConfig) {
                 .configure(history::configure)
                 .configure(export::configure)
                 .configure(checks::configure)
+                .configure(services::configure)
                 .configure(agent::configure)
                 .configure(audit::configure),
         );

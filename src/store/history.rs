@@ -25,6 +25,15 @@ pub struct SeriesBucket {
     pub count: u64,
 }
 
+/// A service's state at one check.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ServicePoint {
+    pub taken_at: DateTime<Utc>,
+    pub state: crate::domain::ServiceStatus,
+    pub healthy: Option<bool>,
+    pub probe_ms: Option<f64>,
+}
+
 /// Minimum, average and maximum of one metric over a window.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Stats {
@@ -136,6 +145,27 @@ impl Store {
                     avg: r.get(2)?,
                     max: r.get(3)?,
                     count: r.get::<_, i64>(4)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// The service's state in the last `size` checks that recorded it, oldest first.
+    pub fn service_history(&self, name: &str, size: u32) -> Result<Vec<ServicePoint>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT taken_at, state, healthy, probe_ms FROM (SELECT k.taken_at, s.state, s.healthy, s.probe_ms, k.id \
+                 FROM check_services s JOIN checks k ON k.id = s.check_id WHERE s.name = ?1 \
+                 ORDER BY k.taken_at DESC, k.id DESC LIMIT ?2) ORDER BY taken_at, id",
+            )?;
+            let rows = st.query_map(params![name, size], |r| {
+                let state: String = r.get(1)?;
+                Ok(ServicePoint {
+                    taken_at: millis_to_time(r.get(0)?),
+                    state: crate::domain::ServiceStatus::parse(&state).unwrap_or(crate::domain::ServiceStatus::Unknown),
+                    healthy: r.get(2)?,
+                    probe_ms: r.get(3)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

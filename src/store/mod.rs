@@ -10,7 +10,7 @@ mod migrate;
 pub mod retention;
 
 pub use audit::{AuditEntry, AuditRecord};
-pub use history::{HistoryPoint, SeriesBucket, ServiceAvailability, Stats, Summary};
+pub use history::{HistoryPoint, SeriesBucket, ServiceAvailability, ServicePoint, Stats, Summary};
 
 use rusqlite::{Connection, OpenFlags};
 use std::{

@@ -316,3 +316,45 @@ async fn an_export_larger_than_a_page_is_complete_and_in_order() {
     assert!(times.windows(2).all(|w| w[0] < w[1]), "not in time order");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn checks_past_the_retention_are_purged_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.storage.retention = std::time::Duration::from_secs(3600);
+    {
+        let store = Store::open(&settings.storage.path).unwrap();
+        for i in 0..5 {
+            store
+                .insert_check(&made(t0() + Duration::minutes(i), 1.0, 1.0, 1.0, true))
+                .unwrap();
+        }
+        store
+            .insert_check(&made(
+                Utc::now() - Duration::minutes(5),
+                2.0,
+                1.0,
+                1.0,
+                true,
+            ))
+            .unwrap();
+    }
+    let app = crate::helpers::spawn_in(dir, settings).await;
+    let purged = app
+        .wait_until(std::time::Duration::from_secs(10), || async {
+            app.get("/api/v1/checks")
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .len()
+                == 1
+        })
+        .await;
+    assert!(purged, "old checks are still there");
+    assert_eq!(
+        app.get("/api/v1/checks/latest").await.json()["cpu"]["percent"],
+        2.0
+    );
+    app.stop().await;
+}

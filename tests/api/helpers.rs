@@ -64,6 +64,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     s.storage.path = dir.join("hostwatch.db");
     s.sampler.autostart = false;
     s.sampler.interval = Duration::from_millis(200);
+    // Services are watched only where a test asks for them.
+    s.services = Vec::new();
     s.auth.tokens = vec![
         TokenSettings {
             name: "reader".into(),

@@ -4,6 +4,7 @@
 // A test that meets the unexpected should stop there, loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod apache;
 mod auth;
 mod checks;
 mod errors;
@@ -12,3 +13,5 @@ mod lifecycle;
 mod openapi;
 mod packaging;
 mod sampler;
+mod service_faults;
+mod services;

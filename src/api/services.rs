@@ -1,0 +1,196 @@
+//! Watched services: their state now, their recent states, and actions.
+
+use super::{
+    ApiError, AppState,
+    auth::{ControlAccess, ReadAccess},
+    blocking, bounded,
+    error::responses::*,
+};
+use crate::{
+    services::{Action, ServiceView},
+    store::{AuditEntry, ServicePoint},
+};
+use actix_web::{get, post, web};
+use serde::Deserialize;
+use std::sync::Arc;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list)
+        .service(one)
+        .service(history)
+        .service(start)
+        .service(stop)
+        .service(restart);
+}
+
+/// Every watched service and its state now.
+#[utoipa::path(
+    tag = "services",
+    responses(
+        (status = 200, description = "Each watched service, probed now", body = Vec<ServiceView>),
+        (status = 401, response = Unauthorized),
+    ),
+    security((), ("bearer" = []))
+)]
+#[get("/services")]
+async fn list(state: web::Data<AppState>, _: ReadAccess) -> web::Json<Vec<ServiceView>> {
+    web::Json(state.services.views(None).await)
+}
+
+/// One watched service and its state now.
+#[utoipa::path(
+    tag = "services",
+    params(("name" = String, Path, description = "The service's name in the config")),
+    responses(
+        (status = 200, description = "The service, probed now", body = ServiceView),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security((), ("bearer" = []))
+)]
+#[get("/services/{name}")]
+async fn one(
+    state: web::Data<AppState>,
+    _: ReadAccess,
+    name: web::Path<String>,
+) -> Result<web::Json<ServiceView>, ApiError> {
+    Ok(web::Json(state.services.view(&name).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// How many checks, 1–10000 (default 60).
+    size: Option<u32>,
+}
+
+/// The service's state in the last `size` checks, oldest first.
+#[utoipa::path(
+    tag = "services",
+    params(("name" = String, Path, description = "The service's name in the config"), HistoryQuery),
+    responses(
+        (status = 200, description = "States, oldest first", body = Vec<ServicePoint>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ),
+    security((), ("bearer" = []))
+)]
+#[get("/services/{name}/history")]
+async fn history(
+    state: web::Data<AppState>,
+    _: ReadAccess,
+    name: web::Path<String>,
+    q: web::Query<HistoryQuery>,
+) -> Result<web::Json<Vec<ServicePoint>>, ApiError> {
+    let size = bounded("size", q.size, 60, 1, 10_000)?;
+    // 404 for a name that is not watched, whatever old checks hold.
+    state.services.view_settings(&name)?;
+    let store = Arc::clone(&state.store);
+    let name = name.into_inner();
+    Ok(web::Json(
+        blocking(move || Ok(store.service_history(&name, size)?)).await?,
+    ))
+}
+
+/// Start the service and wait (bounded by its timeout) until it runs.
+#[utoipa::path(
+    tag = "services",
+    params(("name" = String, Path, description = "The service's name in the config")),
+    responses(
+        (status = 200, description = "The service, now running", body = ServiceView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 502, response = BadGateway),
+        (status = 504, response = GatewayTimeout),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/services/{name}/start")]
+async fn start(
+    state: web::Data<AppState>,
+    who: ControlAccess,
+    name: web::Path<String>,
+) -> Result<web::Json<ServiceView>, ApiError> {
+    act(&state, who, &name, Action::Start).await
+}
+
+/// Stop the service and wait (bounded by its timeout) until it has stopped.
+#[utoipa::path(
+    tag = "services",
+    params(("name" = String, Path, description = "The service's name in the config")),
+    responses(
+        (status = 200, description = "The service, now stopped", body = ServiceView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 502, response = BadGateway),
+        (status = 504, response = GatewayTimeout),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/services/{name}/stop")]
+async fn stop(
+    state: web::Data<AppState>,
+    who: ControlAccess,
+    name: web::Path<String>,
+) -> Result<web::Json<ServiceView>, ApiError> {
+    act(&state, who, &name, Action::Stop).await
+}
+
+/// Restart the service and wait (bounded by its timeout) until it runs again.
+#[utoipa::path(
+    tag = "services",
+    params(("name" = String, Path, description = "The service's name in the config")),
+    responses(
+        (status = 200, description = "The service, running again", body = ServiceView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 502, response = BadGateway),
+        (status = 504, response = GatewayTimeout),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/services/{name}/restart")]
+async fn restart(
+    state: web::Data<AppState>,
+    who: ControlAccess,
+    name: web::Path<String>,
+) -> Result<web::Json<ServiceView>, ApiError> {
+    act(&state, who, &name, Action::Restart).await
+}
+
+async fn act(
+    state: &AppState,
+    who: ControlAccess,
+    name: &str,
+    action: Action,
+) -> Result<web::Json<ServiceView>, ApiError> {
+    let result = state.services.act(name, action).await;
+    let (outcome, detail) = match &result {
+        Ok(v) => ("ok", Some(format!("state {}", v.state.as_str()))),
+        Err(
+            crate::services::ServiceError::NotFound(_) | crate::services::ServiceError::Busy(_),
+        ) => ("refused", result.as_ref().err().map(ToString::to_string)),
+        Err(e) => ("failed", Some(e.to_string())),
+    };
+    state
+        .audit(AuditEntry {
+            actor: who.0.name,
+            action: format!("service.{}", action.as_str()),
+            target: Some(name.to_owned()),
+            outcome: outcome.into(),
+            detail,
+        })
+        .await;
+    Ok(web::Json(result?))
+}

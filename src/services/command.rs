@@ -1,0 +1,192 @@
+//! Running a manager's command: argv only (never a shell built from user
+//! input), bounded in time, with its exit status and the tail of its stderr.
+
+use std::{process::Stdio, time::Duration};
+use tokio::{io::AsyncReadExt, process::Command};
+
+/// How much of stderr a failure report keeps.
+const STDERR_TAIL: usize = 2048;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The command ran to its end.
+    Exited {
+        code: Option<i32>,
+        stdout: String,
+        stderr_tail: String,
+    },
+    /// It did not end within the timeout and was killed.
+    TimedOut,
+    /// It could not be started (missing program, permissions).
+    NotStarted(String),
+}
+
+impl Outcome {
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            Outcome::Exited { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    pub fn success(&self) -> bool {
+        self.code() == Some(0)
+    }
+
+    /// A sentence for logs and problem details.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Exited {
+                code: Some(c),
+                stderr_tail,
+                ..
+            } if stderr_tail.is_empty() => format!("exit status {c}"),
+            Outcome::Exited {
+                code: Some(c),
+                stderr_tail,
+                ..
+            } => format!("exit status {c}; stderr: {stderr_tail}"),
+            Outcome::Exited {
+                code: None,
+                stderr_tail,
+                ..
+            } => format!("killed by a signal; stderr: {stderr_tail}"),
+            Outcome::TimedOut => "did not finish in time and was killed".into(),
+            Outcome::NotStarted(why) => format!("could not be started: {why}"),
+        }
+    }
+}
+
+/// Runs `argv` with no stdin; kills it (and reaps it) when `timeout` passes.
+pub async fn run(argv: &[String], timeout: Duration) -> Outcome {
+    let Some((program, args)) = argv.split_first() else {
+        return Outcome::NotStarted("empty command".into());
+    };
+    let mut child = match Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return Outcome::NotStarted(format!("{program}: {e}")),
+    };
+    let out = collect(child.stdout.take());
+    let err = collect(child.stderr.take());
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => return Outcome::NotStarted(e.to_string()),
+        // Dropping `child` (kill_on_drop) kills it; tokio reaps it.
+        Err(_) => return Outcome::TimedOut,
+    };
+    // A daemon the command started may keep the pipes open: read what is
+    // there, then stop waiting for an end of file that may never come.
+    let (o, e) = tokio::join!(out.finish(), err.finish());
+    Outcome::Exited {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&o).trim().to_owned(),
+        stderr_tail: tail(&e),
+    }
+}
+
+/// Reads a pipe in the background, keeping its last 64 KiB.
+struct Collector {
+    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+const KEEP: usize = 64 * 1024;
+
+fn collect<R: tokio::io::AsyncRead + Unpin + Send + 'static>(pipe: Option<R>) -> Collector {
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let task = pipe.map(|mut p| {
+        let buf = std::sync::Arc::clone(&buf);
+        tokio::spawn(async move {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = p.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());
+                b.extend_from_slice(&chunk[..n]);
+                let excess = b.len().saturating_sub(KEEP);
+                b.drain(..excess);
+            }
+        })
+    });
+    Collector { buf, task }
+}
+
+impl Collector {
+    async fn finish(mut self) -> Vec<u8> {
+        if let Some(t) = self.task.take() {
+            let abort = t.abort_handle();
+            if tokio::time::timeout(Duration::from_millis(200), t)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        std::mem::take(&mut *self.buf.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let start = bytes.len().saturating_sub(STDERR_TAIL);
+    String::from_utf8_lossy(&bytes[start..]).trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn an_exit_code_and_stderr_are_reported() {
+        let o = run(
+            &argv(&["sh", "-c", "echo out; echo oops >&2; exit 3"]),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(
+            o,
+            Outcome::Exited {
+                code: Some(3),
+                stdout: "out".into(),
+                stderr_tail: "oops".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hung_command_is_killed_at_the_timeout() {
+        let started = std::time::Instant::now();
+        let o = run(&argv(&["sleep", "30"]), Duration::from_millis(200)).await;
+        assert_eq!(o, Outcome::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_daemon_holding_the_pipe_does_not_hold_the_command() {
+        let started = std::time::Instant::now();
+        let o = run(
+            &argv(&["sh", "-c", "sleep 3 & echo started"]),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(o.success(), "{o:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_not_started() {
+        let o = run(&argv(&["/nonexistent/prog"]), Duration::from_secs(1)).await;
+        assert!(matches!(o, Outcome::NotStarted(_)), "{o:?}");
+    }
+}

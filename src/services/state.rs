@@ -1,0 +1,167 @@
+//! A service's state now: the status command's answer mapped to a state,
+//! beside the health probe, both bounded in time.
+
+use super::{
+    command::{self, Outcome},
+    manager::{self, Host, Resolved},
+    probe,
+};
+use crate::{
+    config::ServiceSettings,
+    domain::{ServiceState, ServiceStatus},
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// A watched service as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServiceView {
+    pub name: String,
+    /// The manager it resolved to, e.g. `{"kind": "sysv", "script": "apache2"}`.
+    pub manager: Resolved,
+    pub state: ServiceStatus,
+    /// Result of the health probe, where `health_url` is set.
+    pub healthy: Option<bool>,
+    /// Round trip of the health probe in milliseconds.
+    pub probe_ms: Option<f64>,
+    pub checked_at: DateTime<Utc>,
+    /// Why the state is `unknown` or the probe failed, when it is or did.
+    pub detail: Option<String>,
+}
+
+impl ServiceView {
+    pub fn to_state(&self) -> ServiceState {
+        ServiceState {
+            name: self.name.clone(),
+            state: self.state,
+            healthy: self.healthy,
+            probe_ms: self.probe_ms,
+        }
+    }
+}
+
+pub async fn read(s: &ServiceSettings, host: &Host, bound: Option<Duration>) -> ServiceView {
+    let timeout = bound.map_or(s.timeout, |b| b.min(s.timeout));
+    let resolved = manager::resolve(s, host);
+    let status = status(&resolved, s, host, timeout);
+    let health = async {
+        match &s.health_url {
+            Some(url) => Some(probe::probe(url, timeout).await),
+            None => None,
+        }
+    };
+    let ((state, why), health) = tokio::join!(status, health);
+    let detail = why.or_else(|| {
+        health
+            .as_ref()
+            .and_then(|p| p.error.clone().map(|e| format!("health probe: {e}")))
+    });
+    ServiceView {
+        name: s.name.clone(),
+        manager: resolved,
+        state,
+        healthy: health.as_ref().map(|p| p.healthy),
+        probe_ms: health.as_ref().map(|p| p.probe_ms),
+        checked_at: Utc::now(),
+        detail,
+    }
+}
+
+async fn status(
+    r: &Resolved,
+    s: &ServiceSettings,
+    host: &Host,
+    timeout: Duration,
+) -> (ServiceStatus, Option<String>) {
+    match r {
+        Resolved::None => return (ServiceStatus::NotInstalled, None),
+        Resolved::Sysv { script } if !host.init_d.join(script).is_file() => {
+            return (ServiceStatus::NotInstalled, None);
+        }
+        Resolved::Systemd { unit } => {
+            let show = [
+                "systemctl",
+                "show",
+                "--property=LoadState",
+                "--value",
+                &format!("{unit}.service"),
+            ]
+            .map(String::from)
+            .to_vec();
+            if let Outcome::Exited { stdout, .. } = command::run(&show, timeout).await
+                && stdout == "not-found"
+            {
+                return (ServiceStatus::NotInstalled, None);
+            }
+        }
+        _ => {}
+    }
+    let Some(argv) = manager::status_argv(r, s) else {
+        return (
+            ServiceStatus::Unknown,
+            Some("no status command in the config".into()),
+        );
+    };
+    let outcome = command::run(&argv, timeout).await;
+    match (&outcome, r) {
+        (Outcome::Exited { stdout, .. }, Resolved::Systemd { .. }) => systemd_state(stdout),
+        (Outcome::Exited { code: Some(c), .. }, Resolved::Sysv { .. }) => lsb_state(*c),
+        (Outcome::Exited { code: Some(0), .. }, _) => (ServiceStatus::Running, None),
+        (Outcome::Exited { code: Some(_), .. }, _) => (ServiceStatus::Stopped, None),
+        (o, _) => (
+            ServiceStatus::Unknown,
+            Some(format!("the status command {}", o.describe())),
+        ),
+    }
+}
+
+/// `systemctl is-active` prints the unit's active state.
+fn systemd_state(out: &str) -> (ServiceStatus, Option<String>) {
+    match out.lines().next().unwrap_or("") {
+        "active" | "reloading" => (ServiceStatus::Running, None),
+        "inactive" => (ServiceStatus::Stopped, None),
+        "failed" => (ServiceStatus::Failed, None),
+        other => (
+            ServiceStatus::Unknown,
+            Some(format!("systemd says `{other}`")),
+        ),
+    }
+}
+
+/// LSB init script status codes.
+fn lsb_state(code: i32) -> (ServiceStatus, Option<String>) {
+    match code {
+        0 => (ServiceStatus::Running, None),
+        3 => (ServiceStatus::Stopped, None),
+        1 | 2 => (
+            ServiceStatus::Failed,
+            Some(format!(
+                "status exit {code}: dead, but a pid or lock file remains"
+            )),
+        ),
+        c => (ServiceStatus::Unknown, Some(format!("status exit {c}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lsb_codes_map_to_states() {
+        assert_eq!(lsb_state(0).0, ServiceStatus::Running);
+        assert_eq!(lsb_state(3).0, ServiceStatus::Stopped);
+        assert_eq!(lsb_state(1).0, ServiceStatus::Failed);
+        assert_eq!(lsb_state(4).0, ServiceStatus::Unknown);
+    }
+
+    #[test]
+    fn systemd_active_states_map_to_states() {
+        assert_eq!(systemd_state("active\n").0, ServiceStatus::Running);
+        assert_eq!(systemd_state("inactive").0, ServiceStatus::Stopped);
+        assert_eq!(systemd_state("failed").0, ServiceStatus::Failed);
+        assert_eq!(systemd_state("activating").0, ServiceStatus::Unknown);
+    }
+}
