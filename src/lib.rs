@@ -3,11 +3,14 @@
 pub mod api;
 pub mod collect;
 pub mod config;
+pub mod control;
+pub mod directories;
 pub mod domain;
 pub mod memory;
 pub mod sampler;
 pub mod services;
 pub mod startup;
 pub mod store;
+pub mod tail;
 pub mod telemetry;
 pub mod tokens;

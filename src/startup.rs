@@ -3,8 +3,9 @@
 
 use crate::{
     api::{self, AppState, RouteTable, auth::Auth},
-    collect::{AgentReader, Collector, SystemReader},
+    collect::{AgentReader, Collector, SystemReader, procs::ProcessReader},
     config::Settings,
+    control::spawn::Spawner,
     sampler::Sampler,
     services::{Host, Services},
     store::{Store, StoreError},
@@ -84,6 +85,18 @@ impl Application {
             tracing::info!(file = %path.display(), "no token configured: the control token is in this file");
             token_list.push(generated);
         }
+        let lost = store.mark_lost_jobs()?;
+        if lost > 0 {
+            tracing::warn!(
+                jobs = lost,
+                "jobs still running when the agent last stopped are marked lost"
+            );
+        }
+        let spawner = Arc::new(Spawner::new(
+            settings.control.spawn_allow.clone(),
+            Arc::clone(&store),
+            tokio::runtime::Handle::current(),
+        ));
         let shutdown = CancellationToken::new();
         let collector = Collector::new(settings.sampler.top_processes)?;
         let services = Arc::new(Services::new(settings.services.clone(), Host::default()));
@@ -97,16 +110,20 @@ impl Application {
         if settings.sampler.autostart {
             sampler.start(None).await.ok();
         }
-        let tasks = vec![tokio::spawn(crate::store::retention::run(
+        let (directories, mut tasks) = crate::directories::start(&settings.directories, &shutdown);
+        tasks.push(tokio::spawn(crate::store::retention::run(
             Arc::clone(&store),
             settings.storage.retention,
             shutdown.clone(),
-        ))];
+        )));
 
         let state = web::Data::new(AppState {
             store: Arc::clone(&store),
             sampler: Arc::clone(&sampler),
             services,
+            processes: Mutex::new(ProcessReader::default()),
+            spawner,
+            directories,
             auth: Auth::new(token_list, settings.auth.public_read),
             system: Mutex::new(SystemReader::new()?),
             agent: Mutex::new(AgentReader::new()),

@@ -94,6 +94,19 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+impl From<crate::control::ControlError> for ApiError {
+    fn from(e: crate::control::ControlError) -> Self {
+        use crate::control::ControlError as C;
+        let detail = e.to_string();
+        match e {
+            C::NotFound(_) => ApiError::NotFound(detail),
+            C::Forbidden(_) => ApiError::Forbidden(detail),
+            C::BadRequest(_) => ApiError::BadRequest(detail),
+            C::Failed(_) => ApiError::Internal(detail),
+        }
+    }
+}
+
 impl From<crate::domain::ParseError> for ApiError {
     fn from(e: crate::domain::ParseError) -> Self {
         ApiError::BadRequest(e.0)

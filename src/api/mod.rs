@@ -5,18 +5,23 @@ mod agent;
 mod audit;
 pub mod auth;
 mod checks;
+mod directories;
 pub mod error;
 mod export;
 mod health;
 mod history;
+mod jobs;
 mod metrics;
 mod openapi;
+mod processes;
 mod routes;
 mod sampler;
 mod services;
+mod users;
 
 use crate::{
-    collect::{AgentReader, SystemReader},
+    collect::{AgentReader, SystemReader, procs::ProcessReader},
+    control::spawn::Spawner,
     sampler::Sampler,
     services::Services,
     store::{AuditEntry, Store},
@@ -41,6 +46,9 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub sampler: Arc<Sampler>,
     pub services: Arc<Services>,
+    pub processes: Mutex<ProcessReader>,
+    pub spawner: Arc<Spawner>,
+    pub directories: Arc<crate::directories::Directories>,
     pub auth: auth::Auth,
     pub system: Mutex<SystemReader>,
     pub agent: Mutex<AgentReader>,
@@ -82,6 +90,10 @@ fn configure(cfg: &mut ServiceConfig) {
                 .configure(export::configure)
                 .configure(checks::configure)
                 .configure(services::configure)
+                .configure(processes::configure)
+                .configure(jobs::configure)
+                .configure(users::configure)
+                .configure(directories::configure)
                 .configure(agent::configure)
                 .configure(audit::configure),
         );

@@ -19,6 +19,7 @@ use utoipa::{
         (name = "checks", description = "Stored checks and their history"),
         (name = "sampler", description = "The background sampler"),
         (name = "host", description = "Live views of the host and of the agent"),
+        (name = "processes", description = "Processes, users, jobs: list, spawn, signal, renice"),
         (name = "services", description = "Watched services: state, history, start, stop, restart"),
         (name = "audit", description = "Control actions, allowed or refused"),
         (name = "health", description = "Liveness and Prometheus metrics"),

@@ -3,9 +3,11 @@
 //! differences between two readings), primed once when it is made.
 
 mod agent;
+pub mod dirs;
 mod host;
 mod io;
 mod processes;
+pub mod procs;
 mod system;
 
 pub use agent::{AgentReader, AgentStats};

@@ -186,6 +186,15 @@ mod tests {
     }
 
     #[test]
+    fn a_part_that_failed_is_none_and_its_reason_is_kept() {
+        let mut e = PartErrors::default();
+        let cpu: Option<u8> = e.keep("cpu", Err::<u8, _>("/proc/stat: permission denied"));
+        let mem = e.keep("memory", Ok::<u8, String>(7));
+        assert_eq!((cpu, mem), (None, Some(7)));
+        assert_eq!(e.to_string(), "cpu: /proc/stat: permission denied");
+    }
+
+    #[test]
     fn service_status_names_round_trip() {
         for s in ["running", "stopped", "failed", "unknown", "not_installed"] {
             assert_eq!(ServiceStatus::parse(s).map(|v| v.as_str()), Some(s));

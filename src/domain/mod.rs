@@ -2,10 +2,12 @@
 
 pub mod check;
 pub mod metric;
+pub mod process;
 pub mod time;
 
 pub use check::{
     Check, Cpu, Disk, Io, Memory, PartErrors, ServiceState, ServiceStatus, TopProcess,
 };
 pub use metric::Metric;
+pub use process::{Nice, Pid, Signal};
 pub use time::{ParseError, TimeRange};

@@ -1,8 +1,9 @@
 //! Running a manager's command: argv only (never a shell built from user
 //! input), bounded in time, with its exit status and the tail of its stderr.
 
+use crate::tail::OutputTail;
 use std::{process::Stdio, time::Duration};
-use tokio::{io::AsyncReadExt, process::Command};
+use tokio::process::Command;
 
 /// How much of stderr a failure report keeps.
 const STDERR_TAIL: usize = 2048;
@@ -73,8 +74,8 @@ pub async fn run(argv: &[String], timeout: Duration) -> Outcome {
         Ok(c) => c,
         Err(e) => return Outcome::NotStarted(format!("{program}: {e}")),
     };
-    let out = collect(child.stdout.take());
-    let err = collect(child.stderr.take());
+    let out = OutputTail::collect(child.stdout.take());
+    let err = OutputTail::collect(child.stderr.take());
     let status = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => return Outcome::NotStarted(e.to_string()),
@@ -88,49 +89,6 @@ pub async fn run(argv: &[String], timeout: Duration) -> Outcome {
         code: status.code(),
         stdout: String::from_utf8_lossy(&o).trim().to_owned(),
         stderr_tail: tail(&e),
-    }
-}
-
-/// Reads a pipe in the background, keeping its last 64 KiB.
-struct Collector {
-    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-const KEEP: usize = 64 * 1024;
-
-fn collect<R: tokio::io::AsyncRead + Unpin + Send + 'static>(pipe: Option<R>) -> Collector {
-    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let task = pipe.map(|mut p| {
-        let buf = std::sync::Arc::clone(&buf);
-        tokio::spawn(async move {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = p.read(&mut chunk).await {
-                if n == 0 {
-                    break;
-                }
-                let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());
-                b.extend_from_slice(&chunk[..n]);
-                let excess = b.len().saturating_sub(KEEP);
-                b.drain(..excess);
-            }
-        })
-    });
-    Collector { buf, task }
-}
-
-impl Collector {
-    async fn finish(mut self) -> Vec<u8> {
-        if let Some(t) = self.task.take() {
-            let abort = t.abort_handle();
-            if tokio::time::timeout(Duration::from_millis(200), t)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
-        std::mem::take(&mut *self.buf.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 

@@ -6,11 +6,13 @@
 mod audit;
 mod checks;
 mod history;
+mod jobs;
 mod migrate;
 pub mod retention;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use history::{HistoryPoint, SeriesBucket, ServiceAvailability, ServicePoint, Stats, Summary};
+pub use jobs::{Job, JobEnd};
 
 use rusqlite::{Connection, OpenFlags};
 use std::{

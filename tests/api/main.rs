@@ -7,11 +7,13 @@
 mod apache;
 mod auth;
 mod checks;
+mod directories;
 mod errors;
 mod helpers;
 mod lifecycle;
 mod openapi;
 mod packaging;
+mod processes;
 mod sampler;
 mod service_faults;
 mod services;

@@ -1,0 +1,75 @@
+//! Users running processes, and each user's processes.
+
+use super::{
+    ApiError, AppState, auth::ReadAccess, blocking, error::responses::*, processes::ListQuery,
+};
+use crate::collect::procs::{ProcessList, UserSummary};
+use actix_web::{get, web};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(processes);
+}
+
+/// Users running processes, most processes first.
+#[utoipa::path(
+    tag = "processes",
+    responses(
+        (status = 200, description = "Users and how many processes each runs", body = Vec<UserSummary>),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    ),
+    security((), ("bearer" = []))
+)]
+#[get("/users")]
+async fn list(
+    state: web::Data<AppState>,
+    _: ReadAccess,
+) -> Result<web::Json<Vec<UserSummary>>, ApiError> {
+    let state = state.into_inner();
+    blocking(move || {
+        Ok(state
+            .processes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .users())
+    })
+    .await
+    .map(web::Json)
+}
+
+/// One user's processes; takes the filters, sort, paging and fields of `/processes`.
+#[utoipa::path(
+    tag = "processes",
+    params(("username" = String, Path, description = "A user name"), ListQuery),
+    responses(
+        (status = 200, description = "The user's processes", body = ProcessList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ),
+    security((), ("bearer" = []))
+)]
+#[get("/users/{username}/processes")]
+async fn processes(
+    state: web::Data<AppState>,
+    _: ReadAccess,
+    username: web::Path<String>,
+    q: web::Query<ListQuery>,
+) -> Result<web::Json<ProcessList>, ApiError> {
+    let mut query = q.parse()?;
+    let username = username.into_inner();
+    query.user = Some(username.clone());
+    let state = state.into_inner();
+    blocking(move || {
+        let mut reader = state.processes.lock().unwrap_or_else(|e| e.into_inner());
+        let page = reader.list(&query);
+        if page.total == 0 && !reader.user_exists(&username) {
+            return Err(ApiError::NotFound(format!("no user is named '{username}'")));
+        }
+        Ok(page)
+    })
+    .await
+    .map(web::Json)
+}

@@ -1,0 +1,238 @@
+//! Processes and the users running them, read from `/proc`. A listing reads
+//! the cheap fields of every process to filter, sort and page, then the
+//! expensive fields (connections, open files, maps, threads) only for the
+//! page it answers.
+
+pub mod fields;
+pub mod info;
+mod read;
+mod sockets;
+
+pub use fields::FieldSet;
+pub use info::ProcessInfo;
+
+use read::{Context, CpuSample};
+use serde::Serialize;
+use std::{collections::HashMap, time::Instant};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Cpu,
+    Memory,
+    Pid,
+    Name,
+    Started,
+}
+
+/// What a listing asks for, already parsed.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub user: Option<String>,
+    /// Substring of the name or the command line.
+    pub name: Option<String>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub limit: Option<usize>,
+    pub offset: usize,
+    pub fields: FieldSet,
+}
+
+/// A page of processes and how many matched before paging.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessList {
+    pub total: usize,
+    pub processes: Vec<ProcessInfo>,
+}
+
+/// A user running processes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserSummary {
+    pub username: String,
+    pub uid: u32,
+    /// How many processes the user runs.
+    pub running: usize,
+}
+
+/// Keeps what one reading needs from the previous: CPU ticks per process,
+/// and the user names.
+#[derive(Default)]
+pub struct ProcessReader {
+    last_cpu: HashMap<u32, CpuSample>,
+    users: HashMap<u32, String>,
+    passwd_mtime: Option<std::time::SystemTime>,
+}
+
+fn pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl ProcessReader {
+    fn refresh_users(&mut self) {
+        let mtime = std::fs::metadata("/etc/passwd")
+            .and_then(|m| m.modified())
+            .ok();
+        if mtime.is_some() && mtime == self.passwd_mtime {
+            return;
+        }
+        if let Ok(list) = sysinfo::Users::new_with_refreshed_list() {
+            self.users = list
+                .iter()
+                .map(|u| (**u.id(), u.name().to_owned()))
+                .collect();
+        }
+        self.passwd_mtime = mtime;
+    }
+
+    /// Reads every process with `fields`; `connections` opens the socket tables.
+    fn read_all(&mut self, pids: &[u32], fields: FieldSet) -> Vec<(ProcessInfo, Option<u32>)> {
+        self.refresh_users();
+        let sockets = fields.has("connections").then(sockets::Sockets::read);
+        let ctx = Context {
+            ticks_per_second: procfs::ticks_per_second() as f64,
+            page_size: procfs::page_size(),
+            boot_secs: procfs::boot_time_secs().unwrap_or(0),
+            mem_total: procfs::Current::current().map_or(0, |m: procfs::Meminfo| m.mem_total),
+            now: Instant::now(),
+            users: &self.users,
+            sockets: sockets.as_ref(),
+            last_cpu: &self.last_cpu,
+        };
+        let mut out = Vec::with_capacity(pids.len());
+        let mut samples = Vec::with_capacity(pids.len());
+        for &pid in pids {
+            if let Ok((info, sample, uid)) = read::read(pid, fields, &ctx) {
+                samples.push((pid, sample));
+                out.push((info, uid));
+            }
+        }
+        self.last_cpu.extend(samples);
+        out
+    }
+
+    pub fn list(&mut self, q: &Query) -> ProcessList {
+        let all = pids();
+        // Phase one: what filtering and sorting need, for every process.
+        let mut cheap = q
+            .fields
+            .intersect(FieldSet::cheap())
+            .with("name")
+            .with("username");
+        if q.name.is_some() {
+            cheap = cheap.with("cmdline");
+        }
+        let mut rows = self.read_all(&all, cheap);
+        // Forget processes that are gone, so the map stays the size of the table.
+        let live: std::collections::HashSet<u32> = all.iter().copied().collect();
+        self.last_cpu.retain(|pid, _| live.contains(pid));
+        rows.retain(|(p, _)| matches(p, q));
+        sort(&mut rows, q.sort, q.descending);
+        let total = rows.len();
+        let page: Vec<ProcessInfo> = rows
+            .into_iter()
+            .skip(q.offset)
+            .take(q.limit.unwrap_or(usize::MAX))
+            .map(|(p, _)| p)
+            .collect();
+        // Phase two: the fields asked for, for the page only.
+        let processes = if q.fields.within(cheap) {
+            page.into_iter()
+                .map(|mut p| {
+                    p.fields = Some(q.fields);
+                    p
+                })
+                .collect()
+        } else {
+            let pids: Vec<u32> = page.iter().map(|p| p.pid).collect();
+            self.read_all(&pids, q.fields)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect()
+        };
+        ProcessList { total, processes }
+    }
+
+    /// Every field of one process; `None` when there is no such process.
+    pub fn one(&mut self, pid: u32) -> Option<ProcessInfo> {
+        self.read_all(&[pid], FieldSet::all()).pop().map(|(p, _)| p)
+    }
+
+    /// Users running processes, most processes first.
+    pub fn users(&mut self) -> Vec<UserSummary> {
+        let rows = self.read_all(
+            &pids(),
+            FieldSet::parse(Some("username")).unwrap_or_else(|_| FieldSet::default_set()),
+        );
+        let mut by_uid: HashMap<u32, UserSummary> = HashMap::new();
+        for (p, uid) in rows {
+            let Some(uid) = uid else { continue };
+            by_uid
+                .entry(uid)
+                .or_insert_with(|| UserSummary {
+                    username: p.username.clone().unwrap_or_else(|| uid.to_string()),
+                    uid,
+                    running: 0,
+                })
+                .running += 1;
+        }
+        let mut v: Vec<UserSummary> = by_uid.into_values().collect();
+        v.sort_by(|a, b| {
+            b.running
+                .cmp(&a.running)
+                .then_with(|| a.username.cmp(&b.username))
+        });
+        v
+    }
+
+    /// Whether `name` is a user of this host (in the user database).
+    pub fn user_exists(&mut self, name: &str) -> bool {
+        self.refresh_users();
+        self.users.values().any(|u| u == name)
+    }
+}
+
+fn matches(p: &ProcessInfo, q: &Query) -> bool {
+    if let Some(user) = &q.user
+        && p.username.as_deref() != Some(user.as_str())
+    {
+        return false;
+    }
+    if let Some(needle) = &q.name {
+        let in_name = p
+            .name
+            .as_deref()
+            .is_some_and(|n| n.contains(needle.as_str()));
+        let in_cmd = p
+            .cmdline
+            .as_ref()
+            .is_some_and(|c| c.join(" ").contains(needle.as_str()));
+        return in_name || in_cmd;
+    }
+    true
+}
+
+fn sort(rows: &mut [(ProcessInfo, Option<u32>)], key: SortKey, descending: bool) {
+    rows.sort_by(|(a, _), (b, _)| {
+        let o = match key {
+            SortKey::Cpu => a
+                .cpu_percent
+                .unwrap_or(0.0)
+                .total_cmp(&b.cpu_percent.unwrap_or(0.0)),
+            SortKey::Memory => a
+                .memory_percent
+                .unwrap_or(0.0)
+                .total_cmp(&b.memory_percent.unwrap_or(0.0)),
+            SortKey::Pid => a.pid.cmp(&b.pid),
+            SortKey::Name => a.name.cmp(&b.name),
+            SortKey::Started => a.create_time.cmp(&b.create_time),
+        };
+        let o = o.then(a.pid.cmp(&b.pid));
+        if descending { o.reverse() } else { o }
+    });
+}

@@ -1,0 +1,257 @@
+//! Reading one process from `/proc/<pid>`: `stat` always, the rest only for
+//! the fields asked for. A file the agent may not read leaves its fields
+//! `None`; a process that is gone is `Err(Gone)`.
+
+use super::{fields::FieldSet, info::*, sockets::Sockets};
+use chrono::{DateTime, Utc};
+use procfs::process::{FDTarget, MMapPath, Process};
+use std::{collections::HashMap, time::Instant};
+
+/// The process exited (or never was) while it was being read.
+#[derive(Debug)]
+pub struct Gone;
+
+/// What every process read shares.
+pub struct Context<'a> {
+    pub ticks_per_second: f64,
+    pub page_size: u64,
+    pub boot_secs: u64,
+    pub mem_total: u64,
+    pub now: Instant,
+    pub users: &'a HashMap<u32, String>,
+    pub sockets: Option<&'a Sockets>,
+    /// pid → (start time in ticks, CPU ticks, when read) from the last reading.
+    pub last_cpu: &'a HashMap<u32, (u64, u64, Instant)>,
+}
+
+/// CPU ticks read now, to measure the next reading against.
+pub type CpuSample = (u64, u64, Instant);
+
+pub fn read(
+    pid: u32,
+    want: FieldSet,
+    ctx: &Context<'_>,
+) -> Result<(ProcessInfo, CpuSample, Option<u32>), Gone> {
+    let p = Process::new(pid as i32).map_err(|_| Gone)?;
+    let stat = p.stat().map_err(|_| Gone)?;
+    let tps = ctx.ticks_per_second;
+    let ticks = stat.utime + stat.stime;
+    let sample = (stat.starttime, ticks, ctx.now);
+    let uid = p.uid().ok();
+    let mut info = ProcessInfo {
+        pid,
+        fields: Some(want),
+        ..Default::default()
+    };
+    info.ppid = Some(stat.ppid as u32);
+    info.name = Some(stat.comm.clone());
+    info.status = Some(state_name(stat.state).to_owned());
+    info.nice = Some(stat.nice);
+    info.priority = Some(stat.priority);
+    info.num_threads = Some(stat.num_threads);
+    info.pgrp = Some(stat.pgrp);
+    info.tty_nr = Some(stat.tty_nr);
+    info.terminal = terminal(stat.tty_nr);
+    let started_secs = ctx.boot_secs as f64 + stat.starttime as f64 / tps;
+    info.create_time = DateTime::from_timestamp_millis((started_secs * 1000.0) as i64);
+    info.username = uid.map(|u| ctx.users.get(&u).cloned().unwrap_or_else(|| u.to_string()));
+    info.cpu_percent = Some(cpu_percent(pid, &stat, ctx, started_secs));
+    info.cpu_times = Some(CpuTimes {
+        user: stat.utime as f64 / tps,
+        system: stat.stime as f64 / tps,
+        children_user: stat.cutime.max(0) as f64 / tps,
+        children_system: stat.cstime.max(0) as f64 / tps,
+    });
+    let rss = stat.rss * ctx.page_size;
+    info.memory_percent = Some(crate::domain::check::percent(rss, ctx.mem_total));
+    info.io_delay_seconds = stat.delayacct_blkio_ticks.map(|t| t as f64 / tps);
+    if want.has("cmdline") {
+        info.cmdline = p.cmdline().ok();
+    }
+    if want.has("memory_info") {
+        let statm = p.statm().ok();
+        info.memory_info = Some(MemoryInfo {
+            rss,
+            vms: stat.vsize,
+            shared: statm.as_ref().map_or(0, |m| m.shared * ctx.page_size),
+            text: statm.as_ref().map_or(0, |m| m.text * ctx.page_size),
+            data: statm.as_ref().map_or(0, |m| m.data * ctx.page_size),
+        });
+    }
+    if want.has("exe") {
+        info.exe = p.exe().ok().map(|e| e.display().to_string());
+    }
+    if want.has("cwd") {
+        info.cwd = p.cwd().ok().map(|e| e.display().to_string());
+    }
+    if want.needs_status()
+        && let Ok(st) = p.status()
+    {
+        info.uids = Some(Ids {
+            real: st.ruid,
+            effective: st.euid,
+            saved: st.suid,
+        });
+        info.gids = Some(Ids {
+            real: st.rgid,
+            effective: st.egid,
+            saved: st.sgid,
+        });
+        info.num_ctx_switches = match (st.voluntary_ctxt_switches, st.nonvoluntary_ctxt_switches) {
+            (Some(voluntary), Some(involuntary)) => Some(CtxSwitches {
+                voluntary,
+                involuntary,
+            }),
+            _ => None,
+        };
+    }
+    if want.has("io_counters") {
+        info.io_counters = p.io().ok().map(|io| IoCounters {
+            read_bytes: io.read_bytes,
+            write_bytes: io.write_bytes,
+            read_chars: io.rchar,
+            write_chars: io.wchar,
+            syscalls: io.syscr + io.syscw,
+        });
+    }
+    if want.has("num_fds") {
+        info.num_fds = p.fd_count().ok();
+    }
+    if want.has("open_files") || want.has("connections") {
+        read_fds(&p, want, ctx, &mut info);
+    }
+    if want.has("threads") {
+        info.threads = p.tasks().ok().map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|t| t.stat().ok())
+                .map(|s| Thread {
+                    id: s.pid as u32,
+                    user_time: s.utime as f64 / tps,
+                    system_time: s.stime as f64 / tps,
+                })
+                .collect()
+        });
+    }
+    if want.has("memory_maps") {
+        info.memory_maps = p.maps().ok().map(|maps| {
+            maps.into_iter()
+                .map(|m| MemoryMap {
+                    address: format!("{:x}-{:x}", m.address.0, m.address.1),
+                    perms: m.perms.as_str(),
+                    path: map_path(&m.pathname),
+                })
+                .collect()
+        });
+    }
+    Ok((info, sample, uid))
+}
+
+fn read_fds(p: &Process, want: FieldSet, ctx: &Context<'_>, info: &mut ProcessInfo) {
+    let Ok(fds) = p.fd() else { return };
+    let (mut files, mut conns) = (Vec::new(), Vec::new());
+    for fd in fds.flatten() {
+        match fd.target {
+            FDTarget::Path(path) if path.is_absolute() => files.push(OpenFile {
+                path: path.display().to_string(),
+                fd: fd.fd,
+            }),
+            FDTarget::Socket(inode) => {
+                if let Some(c) = ctx.sockets.and_then(|s| s.connection(inode, fd.fd)) {
+                    conns.push(c);
+                }
+            }
+            _ => {}
+        }
+    }
+    if want.has("open_files") {
+        info.open_files = Some(files);
+    }
+    if want.has("connections") {
+        info.connections = Some(conns);
+    }
+}
+
+/// Per core, over the time since the last reading of this same process
+/// (same pid and start time), else since it started.
+fn cpu_percent(
+    pid: u32,
+    stat: &procfs::process::Stat,
+    ctx: &Context<'_>,
+    started_secs: f64,
+) -> f64 {
+    let ticks = stat.utime + stat.stime;
+    if let Some(&(start, before, at)) = ctx.last_cpu.get(&pid)
+        && start == stat.starttime
+    {
+        let wall = ctx.now.duration_since(at).as_secs_f64();
+        if wall > 0.05 {
+            return ticks.saturating_sub(before) as f64 / ctx.ticks_per_second / wall * 100.0;
+        }
+    }
+    let age = Utc::now().timestamp_millis() as f64 / 1000.0 - started_secs;
+    if age > 0.0 {
+        ticks as f64 / ctx.ticks_per_second / age * 100.0
+    } else {
+        0.0
+    }
+}
+
+fn state_name(c: char) -> &'static str {
+    match c {
+        'R' => "running",
+        'S' => "sleeping",
+        'D' => "disk-sleep",
+        'Z' => "zombie",
+        'T' => "stopped",
+        't' => "tracing-stop",
+        'X' | 'x' => "dead",
+        'I' => "idle",
+        'K' => "wake-kill",
+        'W' => "waking",
+        'P' => "parked",
+        _ => "unknown",
+    }
+}
+
+/// `tty_nr` packs major and minor device numbers; name the usual terminals.
+fn terminal(tty_nr: i32) -> Option<String> {
+    if tty_nr == 0 {
+        return None;
+    }
+    let major = (tty_nr >> 8) & 0xfff;
+    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+    Some(match major {
+        136..=143 => format!("pts/{}", minor + (major - 136) * 256),
+        4 if minor < 64 => format!("tty{minor}"),
+        4 => format!("ttyS{}", minor - 64),
+        _ => format!("{major}:{minor}"),
+    })
+}
+
+fn map_path(p: &MMapPath) -> Option<String> {
+    match p {
+        MMapPath::Path(p) => Some(p.display().to_string()),
+        MMapPath::Heap => Some("[heap]".into()),
+        MMapPath::Stack => Some("[stack]".into()),
+        MMapPath::TStack(t) => Some(format!("[stack:{t}]")),
+        MMapPath::Vdso => Some("[vdso]".into()),
+        MMapPath::Vvar => Some("[vvar]".into()),
+        MMapPath::Vsyscall => Some("[vsyscall]".into()),
+        MMapPath::Anonymous => None,
+        MMapPath::Other(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminals_are_named_from_their_device_numbers() {
+        assert_eq!(terminal(0), None);
+        assert_eq!(terminal((136 << 8) | 3).as_deref(), Some("pts/3"));
+        assert_eq!(terminal((4 << 8) | 1).as_deref(), Some("tty1"));
+    }
+}

@@ -1,0 +1,209 @@
+//! Starting commands for `POST /api/v1/processes`: directly (never through
+//! a shell), only when `control.spawn_allow` allows the executable, waited
+//! for (so reaped) on the agent's main runtime, with the job and the tail of
+//! its output in SQLite.
+
+use super::ControlError;
+use crate::{
+    store::{JobEnd, Store},
+    tail::{OutputTail, SharedTail},
+};
+use std::{
+    collections::HashMap,
+    os::unix::{fs::PermissionsExt, process::ExitStatusExt},
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{Arc, Mutex},
+};
+use tokio::sync::oneshot;
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct SpawnRequest {
+    pub command: String,
+    pub args: Vec<String>,
+    pub cwd: Option<String>,
+}
+
+pub struct Spawner {
+    allow: Vec<String>,
+    store: Arc<Store>,
+    /// The runtime jobs are waited on, whichever HTTP worker started them.
+    runtime: tokio::runtime::Handle,
+    /// Output so far of the jobs still running.
+    live: Mutex<HashMap<i64, (SharedTail, SharedTail)>>,
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A command as `execvp` would find it: a path, or a name on `PATH`.
+fn find_program(cmd: &str) -> Option<PathBuf> {
+    if cmd.contains('/') {
+        let p = PathBuf::from(cmd);
+        return is_executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(cmd))
+        .find(|p| is_executable(p))
+}
+
+impl Spawner {
+    pub fn new(allow: Vec<String>, store: Arc<Store>, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            allow,
+            store,
+            runtime,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The program to run, after the allow list and existence checks.
+    pub fn resolve(&self, req: &SpawnRequest) -> Result<PathBuf, ControlError> {
+        if self.allow.is_empty() {
+            return Err(ControlError::Forbidden(
+                "spawning is off: list the executables it may start in control.spawn_allow".into(),
+            ));
+        }
+        if req.command.trim().is_empty() {
+            return Err(ControlError::BadRequest(
+                "command: must name a program".into(),
+            ));
+        }
+        let program = find_program(&req.command).ok_or_else(|| {
+            ControlError::BadRequest(format!(
+                "command: no executable program '{}' was found",
+                req.command
+            ))
+        })?;
+        let canonical = std::fs::canonicalize(&program).unwrap_or_else(|_| program.clone());
+        let allowed = self.allow.iter().any(|a| {
+            a == "*"
+                || *a == req.command
+                || Path::new(a) == program
+                || std::fs::canonicalize(a).is_ok_and(|c| c == canonical)
+        });
+        if !allowed {
+            return Err(ControlError::Forbidden(format!(
+                "'{}' is not in control.spawn_allow",
+                program.display()
+            )));
+        }
+        if let Some(cwd) = &req.cwd
+            && !Path::new(cwd).is_dir()
+        {
+            return Err(ControlError::BadRequest(format!(
+                "cwd: '{cwd}' is not a directory"
+            )));
+        }
+        Ok(program)
+    }
+
+    /// Starts the command and records the job; answers once it runs.
+    pub async fn spawn(
+        self: &Arc<Self>,
+        actor: &str,
+        req: SpawnRequest,
+    ) -> Result<(u32, i64), ControlError> {
+        let program = self.resolve(&req)?;
+        let (tx, rx) = oneshot::channel();
+        let me = Arc::clone(self);
+        let actor = actor.to_owned();
+        self.runtime
+            .spawn(async move { me.run(actor, program, req, tx).await });
+        rx.await.map_err(|_| {
+            ControlError::Failed("the agent stopped while starting the command".into())
+        })?
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        actor: String,
+        program: PathBuf,
+        req: SpawnRequest,
+        started: oneshot::Sender<Result<(u32, i64), ControlError>>,
+    ) {
+        let mut cmd = tokio::process::Command::new(&program);
+        cmd.args(&req.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(cwd) = &req.cwd {
+            cmd.current_dir(cwd);
+        }
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let err = match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => {
+                        ControlError::Forbidden(format!("{}: {e}", program.display()))
+                    }
+                    _ => ControlError::BadRequest(format!(
+                        "{} could not be started: {e}",
+                        program.display()
+                    )),
+                };
+                let _ = started.send(Err(err));
+                return;
+            }
+        };
+        let pid = child.id().unwrap_or_default();
+        let out = OutputTail::collect(child.stdout.take());
+        let err = OutputTail::collect(child.stderr.take());
+        let store = Arc::clone(&self.store);
+        let command = program.display().to_string();
+        let (args, cwd) = (req.args.clone(), req.cwd.clone());
+        let id = tokio::task::spawn_blocking(move || {
+            store.insert_job(&actor, &command, &args, cwd.as_deref(), pid)
+        })
+        .await;
+        let id = match id
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            Ok(id) => id,
+            Err(why) => {
+                let _ = started.send(Err(ControlError::Failed(format!(
+                    "the job could not be recorded: {why}"
+                ))));
+                let _ = child.wait().await;
+                return;
+            }
+        };
+        self.live_jobs().insert(id, (out.shared(), err.shared()));
+        let _ = started.send(Ok((pid, id)));
+        let status = child.wait().await;
+        let (stdout, stderr) = tokio::join!(out.finish(), err.finish());
+        let end = JobEnd {
+            state: match &status {
+                Ok(s) if s.signal().is_some() => "signaled",
+                Ok(_) => "exited",
+                Err(_) => "lost",
+            },
+            exit_code: status.as_ref().ok().and_then(|s| s.code()),
+            signal: status.as_ref().ok().and_then(|s| s.signal()),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        };
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || store.finish_job(id, &end)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(job = id, error = %e, "could not record the end of a job")
+            }
+            Err(e) => tracing::error!(job = id, error = %e, "could not record the end of a job"),
+        }
+        self.live_jobs().remove(&id);
+    }
+
+    fn live_jobs(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (SharedTail, SharedTail)>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Output so far of a job that still runs.
+    pub fn live_output(&self, id: i64) -> Option<(String, String)> {
+        self.live_jobs().get(&id).map(|(o, e)| (o.text(), e.text()))
+    }
+}

@@ -1,0 +1,52 @@
+//! Watched directories, measured in the background, against a tree the test makes.
+
+use crate::helpers::spawn_with;
+use hostwatch::config::DirectorySettings;
+use std::time::Duration;
+
+#[actix_web::test]
+async fn a_watched_tree_is_measured_in_the_background() {
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tree.path().join("logs/old")).unwrap();
+    std::fs::write(tree.path().join("logs/a.log"), vec![b'a'; 10_000]).unwrap();
+    std::fs::write(tree.path().join("logs/old/b.log"), vec![b'b'; 250_000]).unwrap();
+    std::fs::write(tree.path().join("c"), b"").unwrap();
+    let dirs = vec![
+        DirectorySettings {
+            name: "logs".into(),
+            path: tree.path().to_path_buf(),
+            refresh: Duration::from_secs(3600),
+        },
+        DirectorySettings {
+            name: "gone".into(),
+            path: tree.path().join("missing"),
+            refresh: Duration::from_secs(3600),
+        },
+    ];
+    let app = spawn_with(|s| s.directories = dirs).await;
+    let measured = app
+        .wait_until(Duration::from_secs(10), || async {
+            app.get("/api/v1/directories")
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["measured_at"].is_string())
+        })
+        .await;
+    assert!(measured, "not measured in time");
+    let list = app.get("/api/v1/directories").await.json();
+    let logs = &list[0];
+    assert_eq!(logs["name"], "logs");
+    assert_eq!(logs["files"], 3);
+    assert_eq!(logs["dirs"], 3);
+    assert_eq!(logs["apparent_bytes"], 260_000);
+    assert!(logs["bytes"].as_u64().unwrap() >= 260_000);
+    assert_eq!(logs["complete"], true);
+    let share = logs["share_percent"].as_f64().unwrap();
+    assert!(share > 0.0 && share < 100.0, "{share}");
+    assert!(list[1]["error"].as_str().unwrap().contains("missing"));
+    assert!(list[1]["bytes"].is_null());
+    app.stop().await;
+}

@@ -1,0 +1,409 @@
+//! Processes against real ones: a `sleep` the test starts, renice and
+//! signal it, spawn through the API, the guards, and bad input.
+
+use crate::helpers::{CONTROL_TOKEN, READ_TOKEN, TestApp, spawn_with};
+use serde_json::Value;
+use std::process::{Child, Command};
+
+async fn allowing(list: &[&str]) -> TestApp {
+    let allow: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+    spawn_with(|s| s.control.spawn_allow = allow).await
+}
+
+fn sleeper() -> Child {
+    Command::new("sleep").arg("300").spawn().unwrap()
+}
+
+/// Field 19 of /proc/<pid>/stat is the nice value.
+fn nice_in_proc(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split_whitespace().nth(16).unwrap().parse().unwrap()
+}
+
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> crate::helpers::Response {
+    app.request(method, path, Some(CONTROL_TOKEN), body.map(str::as_bytes))
+        .await
+}
+
+#[actix_web::test]
+async fn a_sleep_the_test_started_is_listed_with_its_fields() {
+    let app = allowing(&[]).await;
+    let mut child = sleeper();
+    let pid = child.id();
+    let list = app.get("/api/v1/processes?name=sleep").await.json();
+    let p = list["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == pid)
+        .cloned()
+        .expect("the sleep is listed");
+    assert_eq!(p["ppid"], std::process::id());
+    assert_eq!(p["name"], "sleep");
+    assert_eq!(p["cmdline"], serde_json::json!(["sleep", "300"]));
+    assert_eq!(p["username"], "root");
+    assert_eq!(p["nice"], 0);
+    assert!(
+        p.get("connections").is_none(),
+        "expensive fields only when asked for"
+    );
+    assert!(p["memory_info"]["rss"].as_u64().unwrap() > 0);
+    assert!(list["total"].as_u64().unwrap() >= 1);
+
+    let one = app.get(&format!("/api/v1/processes/{pid}")).await.json();
+    for field in [
+        "exe",
+        "cwd",
+        "uids",
+        "gids",
+        "cpu_times",
+        "threads",
+        "num_fds",
+        "open_files",
+        "connections",
+        "memory_maps",
+        "num_ctx_switches",
+        "io_counters",
+        "pgrp",
+        "tty_nr",
+        "priority",
+    ] {
+        assert!(one.get(field).is_some(), "{field} missing");
+    }
+    assert_eq!(one["exe"], "/usr/bin/sleep");
+    assert_eq!(one["uids"]["effective"], 0);
+    assert_eq!(one["threads"].as_array().unwrap().len(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    app.get(&format!("/api/v1/processes/{pid}"))
+        .await
+        .problem(404);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn listing_filters_sorts_pages_and_picks_fields() {
+    let app = allowing(&[]).await;
+    let mut kids: Vec<Child> = (0..3).map(|_| sleeper()).collect();
+    let page = app
+        .get("/api/v1/processes?name=sleep&sort=pid&order=asc&limit=2&fields=pid,nice")
+        .await
+        .json();
+    assert!(page["total"].as_u64().unwrap() >= 3);
+    let procs = page["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 2);
+    assert!(procs[0]["pid"].as_u64() < procs[1]["pid"].as_u64());
+    assert_eq!(
+        procs[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["nice", "pid"]
+    );
+    let all = app
+        .get("/api/v1/processes?name=sleep&fields=all&limit=1")
+        .await
+        .json();
+    assert!(all["processes"][0]["connections"].is_array());
+    let mine = app
+        .get("/api/v1/users/root/processes?name=sleep")
+        .await
+        .json();
+    assert!(mine["total"].as_u64().unwrap() >= 3);
+    for k in &mut kids {
+        k.kill().unwrap();
+        k.wait().unwrap();
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn users_are_listed_with_their_process_counts() {
+    let app = allowing(&[]).await;
+    let users = app.get("/api/v1/users").await.json();
+    let root = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "root")
+        .expect("root runs processes");
+    assert_eq!(root["uid"], 0);
+    assert!(root["running"].as_u64().unwrap() > 0);
+    app.get("/api/v1/users/no-such-user-here/processes")
+        .await
+        .problem(404);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_renice_shows_in_proc_and_a_signal_ends_the_process() {
+    let app = allowing(&[]).await;
+    let mut child = sleeper();
+    let pid = child.id();
+    let r = send(
+        &app,
+        "PATCH",
+        &format!("/api/v1/processes/{pid}"),
+        Some(r#"{"nice": 7}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["nice"], 7);
+    assert_eq!(nice_in_proc(pid), 7);
+    let r = send(
+        &app,
+        "DELETE",
+        &format!("/api/v1/processes/{pid}?signal=KILL&wait=5s"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["gone"], true);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    let audit = send(&app, "GET", "/api/v1/audit", None).await.json();
+    let rows: Vec<&Value> = audit.as_array().unwrap().iter().collect();
+    assert_eq!(rows[0]["action"], "process.signal");
+    assert!(
+        rows[0]["target"].as_str().unwrap().contains("sleep 300"),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(rows[1]["action"], "process.renice");
+    assert_eq!(rows[1]["actor"], "operator");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_spawned_echo_leaves_its_exit_code_and_output_in_the_job_and_no_zombie() {
+    let app = allowing(&["/bin/echo"]).await;
+    let r = send(
+        &app,
+        "POST",
+        "/api/v1/processes",
+        Some(r#"{"command": "/bin/echo", "args": ["hello", "job"]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let job_id = r.json()["job_id"].as_i64().unwrap();
+    let pid = r.json()["pid"].as_u64().unwrap();
+    let path = format!("/api/v1/jobs/{job_id}");
+    assert!(
+        app.wait_until(std::time::Duration::from_secs(5), || async {
+            app.get(&path).await.json()["state"] == "exited"
+        })
+        .await
+    );
+    let job = app.get(&path).await.json();
+    assert_eq!(job["exit_code"], 0);
+    assert_eq!(job["stdout"], "hello job\n");
+    assert_eq!(job["pid"], pid);
+    assert_eq!(job["args"], serde_json::json!(["hello", "job"]));
+    assert!(
+        app.get("/api/v1/jobs")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["id"] == job_id)
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the spawned child was not reaped"
+    );
+    app.get("/api/v1/jobs/999").await.problem(404);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn spawning_is_refused_unless_allowed_and_needs_a_real_program() {
+    let off = allowing(&[]).await;
+    let d = send(
+        &off,
+        "POST",
+        "/api/v1/processes",
+        Some(r#"{"command": "/bin/echo"}"#),
+    )
+    .await
+    .problem(403);
+    assert!(d.contains("spawn_allow"), "{d}");
+    off.stop().await;
+    let app = allowing(&["/bin/echo", "/nonexistent/prog"]).await;
+    let d = send(
+        &app,
+        "POST",
+        "/api/v1/processes",
+        Some(r#"{"command": "/bin/sh", "args": ["-c", "id"]}"#),
+    )
+    .await
+    .problem(403);
+    assert!(d.contains("not in control.spawn_allow"), "{d}");
+    let d = send(
+        &app,
+        "POST",
+        "/api/v1/processes",
+        Some(r#"{"command": "/nonexistent/prog"}"#),
+    )
+    .await
+    .problem(400);
+    assert!(d.contains("no executable"), "{d}");
+    send(
+        &app,
+        "POST",
+        "/api/v1/processes",
+        Some(r#"{"command": "/bin/echo", "cwd": "/nope"}"#),
+    )
+    .await
+    .problem(400);
+    send(
+        &app,
+        "POST",
+        "/api/v1/processes",
+        Some(r#"{"command": "/bin/echo", "shell": true}"#),
+    )
+    .await
+    .problem(400);
+    let audit = send(&app, "GET", "/api/v1/audit", None).await.json();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] == "refused")
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn pid_1_the_agent_and_its_parent_are_guarded() {
+    let app = allowing(&[]).await;
+    // The app runs inside this test process: it is the agent.
+    let me = std::process::id();
+    let parent = std::os::unix::process::parent_id();
+    for pid in [1, me, parent] {
+        let d = send(&app, "DELETE", &format!("/api/v1/processes/{pid}"), None)
+            .await
+            .problem(403);
+        assert!(!d.is_empty());
+        send(
+            &app,
+            "PATCH",
+            &format!("/api/v1/processes/{pid}"),
+            Some(r#"{"nice": 5}"#),
+        )
+        .await
+        .problem(403);
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn bad_process_input_is_400_and_a_missing_pid_404() {
+    let app = allowing(&[]).await;
+    let mut child = sleeper();
+    let pid = child.id();
+    let d = send(
+        &app,
+        "DELETE",
+        &format!("/api/v1/processes/{pid}?signal=SEGV"),
+        None,
+    )
+    .await
+    .problem(400);
+    assert!(d.contains("TERM"), "{d}");
+    send(
+        &app,
+        "PATCH",
+        &format!("/api/v1/processes/{pid}"),
+        Some(r#"{"nice": 20}"#),
+    )
+    .await
+    .problem(400);
+    send(
+        &app,
+        "PATCH",
+        &format!("/api/v1/processes/{pid}"),
+        Some(r#"{"nice": -21}"#),
+    )
+    .await
+    .problem(400);
+    send(&app, "PATCH", &format!("/api/v1/processes/{pid}"), Some(""))
+        .await
+        .problem(400);
+    send(
+        &app,
+        "PATCH",
+        "/api/v1/processes/abc",
+        Some(r#"{"nice": 1}"#),
+    )
+    .await
+    .problem(400);
+    send(&app, "DELETE", "/api/v1/processes/abc", None)
+        .await
+        .problem(400);
+    app.get("/api/v1/processes/abc").await.problem(400);
+    app.get("/api/v1/processes/0").await.problem(400);
+    send(&app, "DELETE", "/api/v1/processes/2147483000", None)
+        .await
+        .problem(404);
+    app.get("/api/v1/processes/2147483000").await.problem(404);
+    app.get("/api/v1/processes?sort=size").await.problem(400);
+    app.get("/api/v1/processes?fields=pid,colour")
+        .await
+        .problem(400);
+    app.request(
+        "DELETE",
+        &format!("/api/v1/processes/{pid}"),
+        Some(READ_TOKEN),
+        None,
+    )
+    .await
+    .problem(403);
+    assert_eq!(
+        nice_in_proc(pid),
+        0,
+        "no refused request may change the process"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_job_running_when_the_agent_stops_is_lost_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.control.spawn_allow = vec!["sleep".into()];
+    let app = crate::helpers::spawn_in(dir, settings.clone()).await;
+    let r = send(
+        &app,
+        "POST",
+        "/api/v1/processes",
+        Some(r#"{"command": "sleep", "args": ["30"]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (pid, job) = (
+        r.json()["pid"].as_i64().unwrap(),
+        r.json()["job_id"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/jobs/{job}")).await.json()["state"],
+        "running"
+    );
+    let dir = app.stop().await;
+    let app = crate::helpers::spawn_in(dir, settings).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/jobs/{job}")).await.json()["state"],
+        "lost"
+    );
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    app.stop().await;
+}
