@@ -13,6 +13,7 @@ mod history;
 mod jobs;
 mod metrics;
 mod openapi;
+mod process_control;
 mod processes;
 mod routes;
 mod sampler;
@@ -91,6 +92,7 @@ fn configure(cfg: &mut ServiceConfig) {
                 .configure(checks::configure)
                 .configure(services::configure)
                 .configure(processes::configure)
+                .configure(process_control::configure)
                 .configure(jobs::configure)
                 .configure(users::configure)
                 .configure(directories::configure)

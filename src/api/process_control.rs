@@ -1,0 +1,272 @@
+//! Acting on processes: spawn, signal and renice, each audited.
+
+use super::{ApiError, AppState, auth::ControlAccess, error::responses::*, processes::pid_of};
+use crate::{
+    control::{self, spawn::SpawnRequest},
+    domain::{Nice, Pid, Signal, time::parse_duration},
+    store::AuditEntry,
+};
+use actix_web::{HttpResponse, delete, patch, post, web};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(spawn).service(signal).service(renice);
+}
+
+/// What to start: a program and its arguments, never a shell line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpawnBody {
+    /// A path, or a name looked up on the agent's PATH; it must be allowed by `control.spawn_allow`.
+    #[schema(example = "/bin/echo")]
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Working directory (default: the agent's).
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Spawned {
+    pub pid: u32,
+    /// Read the job at `/api/v1/jobs/{job_id}`.
+    pub job_id: i64,
+}
+
+/// Start a command directly (no shell); its exit and output are kept as a job.
+#[utoipa::path(
+    tag = "processes",
+    request_body = SpawnBody,
+    responses(
+        (status = 201, description = "Started", body = Spawned),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 500, response = Internal),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/processes")]
+async fn spawn(
+    state: web::Data<AppState>,
+    who: ControlAccess,
+    body: web::Json<SpawnBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let req = SpawnRequest {
+        command: body.command,
+        args: body.args,
+        cwd: body.cwd,
+    };
+    let target = format!("{} {}", req.command, req.args.join(" "))
+        .trim_end()
+        .to_owned();
+    let result = state.spawner.spawn(&who.0.name, req).await;
+    let (outcome, detail) = match &result {
+        Ok((pid, job)) => ("ok", format!("pid {pid}, job {job}")),
+        Err(control::ControlError::Forbidden(why) | control::ControlError::BadRequest(why)) => {
+            ("refused", why.clone())
+        }
+        Err(e) => ("failed", e.to_string()),
+    };
+    state
+        .audit(entry(who, "process.spawn", target, outcome, detail))
+        .await;
+    let (pid, job_id) = result?;
+    Ok(HttpResponse::Created().json(Spawned { pid, job_id }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SignalQuery {
+    /// TERM (default), KILL, INT, HUP, QUIT, USR1, USR2, STOP or CONT.
+    signal: Option<String>,
+    /// Wait up to this long (e.g. `5s`, at most `60s`) for the process to be gone.
+    wait: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Signalled {
+    pub pid: u32,
+    pub signal: String,
+    /// With `wait`: whether the process was gone before the wait ran out.
+    pub gone: Option<bool>,
+}
+
+/// Send a signal to a process. PID 1, the agent and its ancestors are refused.
+#[utoipa::path(
+    tag = "processes",
+    params(("pid" = u32, Path, description = "The process id"), SignalQuery),
+    responses(
+        (status = 200, description = "The signal was sent", body = Signalled),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/processes/{pid}")]
+async fn signal(
+    state: web::Data<AppState>,
+    who: ControlAccess,
+    pid: web::Path<String>,
+    q: web::Query<SignalQuery>,
+) -> Result<web::Json<Signalled>, ApiError> {
+    let parsed = parse_signal(&pid, &q);
+    let target = pid.to_string();
+    let (pid, sig, wait) = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            state
+                .audit(entry(
+                    who,
+                    "process.signal",
+                    target,
+                    "refused",
+                    e.to_string(),
+                ))
+                .await;
+            return Err(e);
+        }
+    };
+    let target = describe(pid);
+    let result = control::signal(pid, sig);
+    let gone = match (&result, wait) {
+        (Ok(()), Some(limit)) => Some(control::wait_gone(pid, limit).await),
+        _ => None,
+    };
+    let (outcome, detail) = outcome_of(
+        &result,
+        format!(
+            "SIG{}{}",
+            sig.name(),
+            gone.map_or(String::new(), |g| format!(", gone: {g}"))
+        ),
+    );
+    state
+        .audit(entry(who, "process.signal", target, outcome, detail))
+        .await;
+    result?;
+    Ok(web::Json(Signalled {
+        pid: pid.get(),
+        signal: sig.name().into(),
+        gone,
+    }))
+}
+
+fn parse_signal(pid: &str, q: &SignalQuery) -> Result<(Pid, Signal, Option<Duration>), ApiError> {
+    let pid = pid_of(pid)?;
+    let sig = q.signal.as_deref().unwrap_or("TERM").parse::<Signal>()?;
+    let wait = q.wait.as_deref().map(parse_duration).transpose()?;
+    if wait.is_some_and(|w| w > Duration::from_secs(60)) {
+        return Err(ApiError::BadRequest("wait: at most 60s".into()));
+    }
+    Ok((pid, sig, wait))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReniceBody {
+    /// -20 (most favoured) to 19.
+    #[schema(example = 10)]
+    pub nice: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reniced {
+    pub pid: u32,
+    /// The nice value as read back.
+    pub nice: i32,
+}
+
+/// Change a process's nice value. PID 1, the agent and its ancestors are refused.
+#[utoipa::path(
+    tag = "processes",
+    params(("pid" = u32, Path, description = "The process id")),
+    request_body = ReniceBody,
+    responses(
+        (status = 200, description = "The new nice value", body = Reniced),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/processes/{pid}")]
+async fn renice(
+    state: web::Data<AppState>,
+    who: ControlAccess,
+    pid: web::Path<String>,
+    body: web::Json<ReniceBody>,
+) -> Result<web::Json<Reniced>, ApiError> {
+    let parsed = pid_of(&pid).and_then(|p| Ok((p, Nice::new(body.nice)?)));
+    let (pid, nice) = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            state
+                .audit(entry(
+                    who,
+                    "process.renice",
+                    pid.to_string(),
+                    "refused",
+                    e.to_string(),
+                ))
+                .await;
+            return Err(e);
+        }
+    };
+    let target = describe(pid);
+    let result = control::renice(pid, nice);
+    let (outcome, detail) = outcome_of(&result, format!("nice {}", nice.get()));
+    state
+        .audit(entry(who, "process.renice", target, outcome, detail))
+        .await;
+    Ok(web::Json(Reniced {
+        pid: pid.get(),
+        nice: result?,
+    }))
+}
+
+fn describe(pid: Pid) -> String {
+    match control::describe(pid) {
+        Some(d) => format!("pid {} ({d})", pid.get()),
+        None => format!("pid {}", pid.get()),
+    }
+}
+
+fn outcome_of<T>(
+    r: &Result<T, control::ControlError>,
+    ok_detail: String,
+) -> (&'static str, String) {
+    match r {
+        Ok(_) => ("ok", ok_detail),
+        Err(control::ControlError::Forbidden(why)) => ("refused", why.clone()),
+        Err(e) => ("failed", e.to_string()),
+    }
+}
+
+fn entry(
+    who: ControlAccess,
+    action: &str,
+    target: String,
+    outcome: &str,
+    detail: String,
+) -> AuditEntry {
+    AuditEntry {
+        actor: who.0.name,
+        action: action.into(),
+        target: Some(target),
+        outcome: outcome.into(),
+        detail: Some(detail),
+    }
+}

@@ -1,0 +1,77 @@
+//! Reading config values: each check runs while the value is read, so the
+//! TOML error that reports it carries the key's line.
+
+use super::{MAX_INTERVAL, MIN_INTERVAL};
+use crate::domain::time::{format_duration, parse_duration};
+use serde::{Deserialize, Deserializer};
+use std::time::Duration;
+
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+pub fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let v = duration(d)?;
+    if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "interval {} is out of range: use {} to {}",
+            format_duration(v),
+            format_duration(MIN_INTERVAL),
+            format_duration(MAX_INTERVAL)
+        )));
+    }
+    Ok(v)
+}
+
+pub fn workers<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    bounded(d, 1, 64, "workers")
+}
+
+pub fn top_processes<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    bounded(d, 0, 100, "top_processes")
+}
+
+fn bounded<'de, D: Deserializer<'de>>(
+    d: D,
+    lo: i64,
+    hi: i64,
+    what: &str,
+) -> Result<usize, D::Error> {
+    let v = i64::deserialize(d)?;
+    if !(lo..=hi).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "{what} = {v} is out of range: use {lo} to {hi}"
+        )));
+    }
+    Ok(v as usize)
+}
+
+/// Names appear in URLs (`/api/v1/services/{name}`): keep them plain.
+pub fn service_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
+    if s.is_empty() || s.len() > 64 || !s.chars().all(plain) {
+        return Err(serde::de::Error::custom(format!(
+            "service name '{s}': use 1 to 64 letters, digits, '.', '_', '@' or '-'"
+        )));
+    }
+    Ok(s)
+}
+
+pub fn health_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::services::probe::validate(&s).map_err(serde::de::Error::custom)?;
+    Ok(Some(s))
+}
+
+pub fn sha256_hex<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+    let s = String::deserialize(d)?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s.trim(), &mut out).map_err(|_| {
+        serde::de::Error::custom(
+            "sha256 must be 64 hex digits: the SHA-256 of the token, as `hostwatch token` prints it",
+        )
+    })?;
+    Ok(out)
+}
