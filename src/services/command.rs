@@ -58,12 +58,22 @@ impl Outcome {
     }
 }
 
-/// Runs `argv` with no stdin; kills it (and reaps it) when `timeout` passes.
+/// Runs `argv` with no stdin and a clean environment; kills it (and reaps
+/// it) when `timeout` passes.
 pub async fn run(argv: &[String], timeout: Duration) -> Outcome {
     let Some((program, args)) = argv.split_first() else {
         return Outcome::NotStarted("empty command".into());
     };
-    let mut child = match Command::new(program)
+    let mut cmd = Command::new(program);
+    // Like `service(8)`: a clean environment but for PATH, LANG and TERM, so
+    // the agent's own variables never reach a service.
+    cmd.env_clear();
+    for var in ["PATH", "LANG", "TERM"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    let mut child = match cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

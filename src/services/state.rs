@@ -98,7 +98,7 @@ async fn status(
         }
         _ => {}
     }
-    let Some(argv) = manager::status_argv(r, s) else {
+    let Some(argv) = manager::status_argv(r, s, host) else {
         return (
             ServiceStatus::Unknown,
             Some("no status command in the config".into()),
