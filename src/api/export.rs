@@ -36,6 +36,7 @@ pub enum Format {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `csv` (one row per check, the scalar figures) or `ndjson` (one whole check per line).
+    #[param(inline)]
     format: Format,
     /// Start, RFC 3339 (default: the oldest check).
     since: Option<String>,

@@ -1,6 +1,7 @@
 //! The document's frame: info, tags and the bearer scheme. Paths and schemas
 //! are collected from the handlers.
 
+use super::error::{Problem, responses::*};
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -10,11 +11,21 @@ use utoipa::{
 #[openapi(
     info(
         title = "hostwatch",
-        description = "Watches a Linux host: checks stored in SQLite, history, the sampler, and the agent itself. \
+        description = "Watches a Linux host: checks stored in SQLite and their history, the sampler, services, \
+            processes and jobs, watched directories, and the agent itself. \
             Read routes answer without a token unless `auth.public_read` is off; control routes need a token \
             with scope `control`. Errors are `application/problem+json`."
     ),
     modifiers(&BearerScheme),
+    // Paths and their schemas are collected from the handlers; the shared
+    // problem responses they refer to are registered here.
+    components(
+        schemas(Problem),
+        responses(
+            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+            UnsupportedMediaType, Internal, BadGateway, Unavailable, GatewayTimeout
+        )
+    ),
     tags(
         (name = "checks", description = "Stored checks and their history"),
         (name = "sampler", description = "The background sampler"),

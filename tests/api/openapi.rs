@@ -74,6 +74,36 @@ async fn every_route_is_documented_with_its_statuses_and_security() {
     app.stop().await;
 }
 
+/// Every `$ref` in `v`, anywhere in the tree.
+fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push(r);
+            }
+            m.values().for_each(|x| refs(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+#[actix_web::test]
+async fn every_reference_in_the_document_resolves() {
+    let app = spawn_app().await;
+    let doc = app.get("/api-docs/openapi.json").await.json();
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 50, "only {} references", all.len());
+    for r in all {
+        let pointer = r
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("external reference {r}"));
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn every_documented_route_is_served() {
     let app = spawn_app().await;
