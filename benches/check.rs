@@ -25,6 +25,9 @@ fn store(c: &mut Criterion) {
     let collector = Collector::new(5).unwrap();
     std::thread::sleep(collector.ready_in());
     let (check, _) = hostwatch::sampler::read_host(&std::sync::Mutex::new(collector));
+    // Each bench may run alone (nextest runs them one per process): store
+    // one check first so `latest_check` has something to read.
+    store.insert_check(&check).unwrap();
     let mut g = c.benchmark_group("store");
     g.bench_function("insert_check", |b| {
         b.iter(|| store.insert_check(&check).unwrap())
