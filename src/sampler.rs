@@ -50,6 +50,9 @@ struct Running {
 }
 
 pub struct Sampler {
+    /// The agent's main runtime: the loop lives there whichever HTTP worker
+    /// started it, so stopping the HTTP server never cuts it short.
+    runtime: tokio::runtime::Handle,
     collector: Arc<Mutex<Collector>>,
     services: Arc<Services>,
     store: Arc<Store>,
@@ -59,7 +62,8 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// `shutdown` stops the loop for good when the agent stops.
+    /// `shutdown` stops the loop for good when the agent stops. Call it on
+    /// the runtime the loop should live on.
     pub fn new(
         collector: Collector,
         services: Arc<Services>,
@@ -68,6 +72,7 @@ impl Sampler {
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
+            runtime: tokio::runtime::Handle::current(),
             collector: Arc::new(Mutex::new(collector)),
             services,
             store,
@@ -114,7 +119,7 @@ impl Sampler {
             _ => {
                 let token = self.shutdown.child_token();
                 let (tx, rx) = watch::channel(interval);
-                let handle = tokio::spawn(Arc::clone(self).run(token.clone(), rx));
+                let handle = self.runtime.spawn(Arc::clone(self).run(token.clone(), rx));
                 *running = Some(Running {
                     token,
                     interval: tx,
