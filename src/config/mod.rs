@@ -109,6 +109,9 @@ pub struct ServiceSettings {
     pub start: Option<String>,
     pub stop: Option<String>,
     pub status: Option<String>,
+    /// When set, the state is read from this pid file in-process (running
+    /// while the pid it names lives) instead of running a status command.
+    pub pid_file: Option<PathBuf>,
     #[serde(default, deserialize_with = "health_url")]
     pub health_url: Option<String>,
     #[serde(default = "ten_seconds", deserialize_with = "duration")]
@@ -149,6 +152,7 @@ impl Default for Settings {
                 start: None,
                 stop: None,
                 status: None,
+                pid_file: None,
                 health_url: None,
                 timeout: ten_seconds(),
             }],

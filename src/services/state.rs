@@ -98,6 +98,9 @@ async fn status(
         }
         _ => {}
     }
+    if let Some(path) = &s.pid_file {
+        return pid_file_state(path);
+    }
     let Some(argv) = manager::status_argv(r, s, host) else {
         return (
             ServiceStatus::Unknown,
@@ -114,6 +117,46 @@ async fn status(
             ServiceStatus::Unknown,
             Some(format!("the status command {}", o.describe())),
         ),
+    }
+}
+
+/// The LSB reading of a pid file: running while its process lives, failed
+/// when it names a dead one, stopped when there is none.
+fn pid_file_state(path: &std::path::Path) -> (ServiceStatus, Option<String>) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (ServiceStatus::Stopped, None);
+        }
+        Err(e) => {
+            return (
+                ServiceStatus::Unknown,
+                Some(format!("{}: {e}", path.display())),
+            );
+        }
+    };
+    let Some(pid) = text
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .and_then(|p| crate::domain::Pid::new(p).ok())
+    else {
+        return (
+            ServiceStatus::Unknown,
+            Some(format!("{} holds no pid", path.display())),
+        );
+    };
+    if crate::control::is_gone(pid) {
+        (
+            ServiceStatus::Failed,
+            Some(format!(
+                "pid {} from {} is not running",
+                pid.get(),
+                path.display()
+            )),
+        )
+    } else {
+        (ServiceStatus::Running, None)
     }
 }
 

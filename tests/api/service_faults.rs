@@ -255,3 +255,34 @@ async fn unknown_names_tokens_and_path_tricks_are_refused_without_running_anythi
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_pid_file_gives_the_state_without_running_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("d.pid");
+    let marker = dir.path().join("status-ran");
+    let mut d = svc("daemon", Manager::Command);
+    d.pid_file = Some(pid_file.clone());
+    // Were the status command run, it would leave a marker.
+    d.status = Some(format!("touch {}", marker.display()));
+    let app = spawn_with(|s| s.services = vec![d]).await;
+    let state = || async { app.get("/api/v1/services/daemon").await.json()["state"].clone() };
+    assert_eq!(state().await, "stopped");
+    let mut child = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    std::fs::write(&pid_file, format!("{}\n", child.id())).unwrap();
+    assert_eq!(state().await, "running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        state().await,
+        "failed",
+        "a pid file naming a dead process is LSB's 'dead, pid file exists'"
+    );
+    std::fs::write(&pid_file, "garbage").unwrap();
+    assert_eq!(state().await, "unknown");
+    assert!(!marker.exists(), "the status command ran");
+    app.stop().await;
+}

@@ -18,6 +18,7 @@ pub fn svc(name: &str, manager: Manager) -> ServiceSettings {
         start: None,
         stop: None,
         status: None,
+        pid_file: None,
         health_url: None,
         timeout: Duration::from_secs(20),
     }
