@@ -73,6 +73,14 @@ const DRAIN: Duration = Duration::from_secs(2);
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let store = Arc::new(Store::open(&settings.storage.path)?);
+        // Bind before any worker starts, so a port in use fails start-up
+        // with nothing left running.
+        let addr = settings.server.listen;
+        if !addr.ip().is_loopback() && settings.auth.public_read {
+            tracing::warn!(%addr, "listening beyond loopback with auth.public_read = true: anyone who reaches the port can read");
+        }
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
         let mut token_list = settings.auth.tokens.clone();
         if token_list.is_empty() {
             let (generated, path) =
@@ -135,12 +143,6 @@ impl Application {
             api::OpenApiJson::new(&api_doc).map_err(|e| StartupError::Server(e.into()))?,
         );
         drop(api_doc);
-        let addr = settings.server.listen;
-        if !addr.ip().is_loopback() && settings.auth.public_read {
-            tracing::warn!(%addr, "listening beyond loopback with auth.public_read = true: anyone who reaches the port can read");
-        }
-        let listener =
-            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
         let server = HttpServer::new(move || api::app(state.clone(), table.clone(), doc.clone()))
             .workers(settings.server.workers)

@@ -284,3 +284,21 @@ async fn an_older_schema_is_migrated_in_place() {
     assert_eq!(v, 3);
     app.stop().await;
 }
+
+#[test]
+fn a_port_in_use_stops_start_up_with_a_clear_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hostwatch"))
+        .current_dir(dir.path())
+        .env("HOSTWATCH_SERVER__LISTEN", &addr)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot listen on") && err.contains(&addr),
+        "{err}"
+    );
+}
