@@ -1,7 +1,7 @@
 //! Exporting stored checks as CSV or NDJSON, streamed page by page so an
 //! export of any size holds one page in memory.
 
-use super::{ApiError, AppState, auth::ReadAccess, error::responses::*};
+use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
 use crate::{
     domain::{Check, TimeRange},
     store::Store,
@@ -65,9 +65,10 @@ async fn export(
     let format = q.format;
     let (tx, rx) = mpsc::channel(2);
     let store = Arc::clone(&state.store);
-    // Pages are read on a blocking thread; a client that goes away closes the
-    // channel and ends the thread at its next page.
-    tokio::task::spawn_blocking(move || produce(&store, range, format, &tx));
+    // Each page is read on a blocking thread and let go of before the next:
+    // a slow client holds a channel slot, never a thread. A client that goes
+    // away closes the channel and ends the task at its next page.
+    actix_web::rt::spawn(produce(store, range, format, tx));
     let content_type = match format {
         Format::Csv => "text/csv; charset=utf-8",
         Format::Ndjson => "application/x-ndjson",
@@ -77,17 +78,19 @@ async fn export(
         .streaming(Chunks(rx)))
 }
 
-fn produce(store: &Store, range: TimeRange, format: Format, tx: &mpsc::Sender<Bytes>) {
+async fn produce(store: Arc<Store>, range: TimeRange, format: Format, tx: mpsc::Sender<Bytes>) {
     if format == Format::Csv
         && tx
-            .blocking_send(Bytes::from_static(CSV_HEADER.as_bytes()))
+            .send(Bytes::from_static(CSV_HEADER.as_bytes()))
+            .await
             .is_err()
     {
         return;
     }
     let mut after = None;
     loop {
-        let page = match store.checks_ascending(range, after, PAGE) {
+        let s = Arc::clone(&store);
+        let page = match blocking(move || Ok(s.checks_ascending(range, after, PAGE)?)).await {
             Ok(p) => p,
             Err(e) => {
                 // The status line is gone already: end the body short and say why in the log.
@@ -107,7 +110,7 @@ fn produce(store: &Store, range: TimeRange, format: Format, tx: &mpsc::Sender<By
                 }
             }
         }
-        if !out.is_empty() && tx.blocking_send(Bytes::from(out)).is_err() {
+        if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
             return;
         }
         match page.last() {
