@@ -145,18 +145,25 @@ impl Default for Settings {
             sampler: SamplerSettings::default(),
             auth: AuthSettings::default(),
             control: ControlSettings::default(),
-            services: vec![ServiceSettings {
-                name: "httpd".into(),
-                manager: Manager::Auto,
-                unit: None,
-                start: None,
-                stop: None,
-                status: None,
-                pid_file: None,
-                health_url: None,
-                timeout: ten_seconds(),
-            }],
+            services: vec![ServiceSettings::new("httpd", Manager::Auto)],
             directories: Vec::new(),
+        }
+    }
+}
+
+impl ServiceSettings {
+    /// A service with every optional key unset and the default timeout.
+    pub fn new(name: &str, manager: Manager) -> Self {
+        Self {
+            name: name.into(),
+            manager,
+            unit: None,
+            start: None,
+            stop: None,
+            status: None,
+            pid_file: None,
+            health_url: None,
+            timeout: ten_seconds(),
         }
     }
 }

@@ -151,13 +151,9 @@ pub fn action_argv(r: &Resolved, s: &ServiceSettings, a: Action) -> Option<Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
 
     fn service(name: &str, manager: Manager) -> ServiceSettings {
-        let mut s = Settings::default().services.remove(0);
-        s.name = name.into();
-        s.manager = manager;
-        s
+        ServiceSettings::new(name, manager)
     }
 
     fn host(dir: &Path) -> Host {

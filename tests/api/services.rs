@@ -11,16 +11,10 @@ use serde_json::Value;
 use std::time::Duration;
 
 pub fn svc(name: &str, manager: Manager) -> ServiceSettings {
+    // Apache can take a while to start on a loaded machine.
     ServiceSettings {
-        name: name.into(),
-        manager,
-        unit: None,
-        start: None,
-        stop: None,
-        status: None,
-        pid_file: None,
-        health_url: None,
         timeout: Duration::from_secs(20),
+        ..ServiceSettings::new(name, manager)
     }
 }
 
