@@ -407,3 +407,47 @@ async fn a_job_running_when_the_agent_stops_is_lost_at_the_next_start() {
     let _ = Command::new("kill").arg(pid.to_string()).status();
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn cpu_percent_is_per_core_over_the_last_second_or_so() {
+    let app = allowing(&[]).await;
+    let mut busy = Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
+    let mut idle = sleeper();
+    let cpu = |list: &Value, pid: u32| -> f64 {
+        let p = list["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pid"] == pid)
+            .cloned()
+            .unwrap();
+        p["cpu_percent"].as_f64().unwrap()
+    };
+    let path = "/api/v1/processes?sort=cpu&fields=pid,cpu_percent,exe";
+    app.get(path).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let list = app.get(path).await.json();
+    let (b, i) = (cpu(&list, busy.id()), cpu(&list, idle.id()));
+    assert!(
+        (60.0..=105.0).contains(&b),
+        "a busy loop used {b} % of a core"
+    );
+    assert!(i < 5.0, "a sleep used {i} %");
+    // Sorted by CPU, the busy loop comes before the sleep.
+    let order: Vec<u64> = list["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    let pos = |pid: u32| order.iter().position(|&p| p == pid as u64).unwrap();
+    assert!(pos(busy.id()) < pos(idle.id()));
+    for c in [&mut busy, &mut idle] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    app.stop().await;
+}

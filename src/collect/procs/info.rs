@@ -24,8 +24,8 @@ pub struct ProcessInfo {
     /// The controlling terminal, e.g. `pts/0`.
     pub terminal: Option<String>,
     pub create_time: Option<DateTime<Utc>>,
-    /// Per core: 100 is one core fully busy. Over the time since this agent
-    /// last read the process (or since it started, the first time).
+    /// Per core: 100 is one core fully busy. Over the last one to two seconds
+    /// in which the agent read the process (or since it started, the first time).
     pub cpu_percent: Option<f64>,
     pub cpu_times: Option<CpuTimes>,
     /// Resident memory as a share of physical memory, 0–100.

@@ -63,6 +63,9 @@ pub struct ProcessReader {
     passwd_mtime: Option<std::time::SystemTime>,
 }
 
+/// How old a CPU baseline gets before a new reading replaces it.
+const BASELINE_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Below this much work (processes × weight) one thread reads faster than two.
 const PARALLEL_FROM: usize = 256;
 
@@ -139,7 +142,14 @@ impl ProcessReader {
         };
         let mut out = Vec::with_capacity(rows.len());
         for (pid, (info, sample, uid)) in rows {
-            self.last_cpu.insert(pid, sample);
+            // Keep a baseline until it is a second old, so clients that poll
+            // fast still see CPU use over a span that means something.
+            let keep = self.last_cpu.get(&pid).is_some_and(|&(start, _, at)| {
+                start == sample.0 && sample.2.duration_since(at) < BASELINE_AGE
+            });
+            if !keep {
+                self.last_cpu.insert(pid, sample);
+            }
             out.push((info, uid));
         }
         out
@@ -178,10 +188,17 @@ impl ProcessReader {
                 })
                 .collect()
         } else {
+            // Keep phase one's CPU %: it is what the page was sorted by, and
+            // a second reading moments later would measure almost no time.
+            let cpu: HashMap<u32, Option<f64>> =
+                page.iter().map(|p| (p.pid, p.cpu_percent)).collect();
             let pids: Vec<u32> = page.iter().map(|p| p.pid).collect();
             self.read_all(&pids, q.fields)
                 .into_iter()
-                .map(|(p, _)| p)
+                .map(|(mut p, _)| {
+                    p.cpu_percent = cpu.get(&p.pid).copied().flatten();
+                    p
+                })
                 .collect()
         };
         ProcessList { total, processes }
