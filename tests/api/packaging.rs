@@ -32,7 +32,9 @@ fn docker_compose_runs_hostwatch_on_the_host_with_a_volume_and_loopback_port() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        volumes.iter().any(|v| v.starts_with("/:") && v.ends_with(":ro")),
+        volumes
+            .iter()
+            .any(|v| v.starts_with("/:") && v.ends_with(":ro")),
         "the host's root, read-only: {volumes:?}"
     );
     let named = volumes
