@@ -70,7 +70,7 @@ impl Store {
         cwd: Option<&str>,
         pid: u32,
     ) -> Result<i64> {
-        let args = serde_json::to_string(args).map_err(|e| StoreError::Migration(e.to_string()))?;
+        let args = serde_json::to_string(args).map_err(|e| StoreError::Encode(e.to_string()))?;
         self.write(|c| {
             c.execute(
                 "INSERT INTO jobs (actor, command, args, cwd, pid, started_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",

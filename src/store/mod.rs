@@ -40,6 +40,8 @@ pub enum StoreError {
     Migration(String),
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
+    #[error("cannot encode a value for the database: {0}")]
+    Encode(String),
     #[error("a database connection was poisoned by a panic")]
     Poisoned,
 }
