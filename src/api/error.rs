@@ -99,7 +99,7 @@ impl From<crate::control::ControlError> for ApiError {
         use crate::control::ControlError as C;
         let detail = e.to_string();
         match e {
-            C::NotFound(_) => ApiError::NotFound(detail),
+            C::NotFound(_) | C::NotThread { .. } => ApiError::NotFound(detail),
             C::Forbidden(_) => ApiError::Forbidden(detail),
             C::BadRequest(_) => ApiError::BadRequest(detail),
             C::Failed(_) => ApiError::Internal(detail),

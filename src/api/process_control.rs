@@ -136,11 +136,14 @@ async fn signal(
             return Err(e);
         }
     };
-    let target = describe(pid);
-    let result = control::signal(pid, sig);
-    let gone = match (&result, wait) {
-        (Ok(()), Some(limit)) => Some(control::wait_gone(pid, limit).await),
-        _ => None,
+    let opened = control::Target::open(pid, None);
+    let target = describe(pid, &opened);
+    let (result, gone) = match opened.and_then(|t| t.signal(sig).map(|()| t)) {
+        Ok(t) => match wait {
+            Some(limit) => (Ok(()), Some(t.wait_gone(limit).await)),
+            None => (Ok(()), None),
+        },
+        Err(e) => (Err(e), None),
     };
     let (outcome, detail) = outcome_of(
         &result,
@@ -225,8 +228,9 @@ async fn renice(
             return Err(e);
         }
     };
-    let target = describe(pid);
-    let result = control::renice(pid, nice);
+    let opened = control::Target::open(pid, None);
+    let target = describe(pid, &opened);
+    let result = opened.and_then(|t| t.renice(nice));
     let (outcome, detail) = outcome_of(&result, format!("nice {}", nice.get()));
     state
         .audit(entry(who, "process.renice", target, outcome, detail))
@@ -237,10 +241,10 @@ async fn renice(
     }))
 }
 
-fn describe(pid: Pid) -> String {
-    match control::describe(pid) {
-        Some(d) => format!("pid {} ({d})", pid.get()),
-        None => format!("pid {}", pid.get()),
+fn describe(pid: Pid, t: &Result<control::Target, control::ControlError>) -> String {
+    match t {
+        Ok(t) if !t.description().is_empty() => format!("pid {} ({})", pid.get(), t.description()),
+        _ => format!("pid {}", pid.get()),
     }
 }
 

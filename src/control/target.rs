@@ -1,0 +1,323 @@
+//! A process to act on, held by a pidfd. Opening it checks the guards of
+//! SPEC §5 and pins its identity (pid and start time); signals then go
+//! through the pidfd, so a pid that is freed and reused meanwhile is never
+//! hit. The watchdog's kills take this same path.
+
+use super::ControlError;
+use crate::domain::{Nice, Pid, Signal};
+use procfs::process::Process;
+use rustix::{
+    event::{PollFd, PollFlags, poll},
+    fd::OwnedFd,
+    io::Errno,
+    process::{self, PidfdFlags},
+};
+use std::time::Duration;
+
+/// An open handle on one process (a thread-group leader).
+#[derive(Debug)]
+pub struct Target {
+    pid: Pid,
+    fd: OwnedFd,
+    /// Start time in clock ticks after boot: with the pid, the identity.
+    start_ticks: u64,
+    /// `name: cmdline`, for the audit trail.
+    description: String,
+}
+
+/// What `/proc/<pid>/stat` and `status` say about the pid right now.
+struct Seen {
+    tgid: i32,
+    start_ticks: u64,
+}
+
+fn see(pid: i32) -> Result<Seen, ControlError> {
+    let gone = || ControlError::NotFound(pid as u32);
+    let p = Process::new(pid).map_err(|_| gone())?;
+    let stat = p.stat().map_err(|_| gone())?;
+    let status = p.status().map_err(|_| gone())?;
+    Ok(Seen {
+        tgid: status.tgid,
+        start_ticks: stat.starttime,
+    })
+}
+
+impl Target {
+    /// Opens `pid` for signalling or renicing. `expect_start` (clock ticks
+    /// after boot, as `/proc/<pid>/stat` gives) makes sure it is still the
+    /// process the caller measured; `None` takes whichever process has it.
+    pub fn open(pid: Pid, expect_start: Option<u64>) -> Result<Self, ControlError> {
+        let raw = pid.get() as i32;
+        guard_numeric(pid)?;
+        let before = see(raw)?;
+        if before.tgid != raw {
+            return Err(ControlError::NotThread {
+                tid: pid.get(),
+                process: before.tgid as u32,
+            });
+        }
+        guard_ancestry(pid)?;
+        let rpid = process::Pid::from_raw(raw).ok_or(ControlError::NotFound(pid.get()))?;
+        let fd = process::pidfd_open(rpid, PidfdFlags::empty()).map_err(|e| match e {
+            // The kernel refuses a pidfd for a thread that is not a leader.
+            Errno::INVAL => ControlError::NotThread {
+                tid: pid.get(),
+                process: before.tgid as u32,
+            },
+            other => errno(pid.get(), "open", other),
+        })?;
+        // Read again through the now pinned pid: if the process we checked
+        // ended and the pid was reused before pidfd_open, the start differs.
+        let after = see(raw)?;
+        if after.start_ticks != before.start_ticks {
+            return Err(ControlError::NotFound(pid.get()));
+        }
+        if expect_start.is_some_and(|s| s != after.start_ticks) {
+            return Err(ControlError::NotFound(pid.get()));
+        }
+        let target = Self {
+            pid,
+            fd,
+            start_ticks: after.start_ticks,
+            description: describe(raw).unwrap_or_default(),
+        };
+        if target.has_exited() {
+            return Err(ControlError::NotFound(pid.get()));
+        }
+        Ok(target)
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    pub fn start_ticks(&self) -> u64 {
+        self.start_ticks
+    }
+
+    /// `name: cmdline` as read when it was opened.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Sends `sig` through the pidfd: it reaches this process or nothing.
+    pub fn signal(&self, sig: Signal) -> Result<(), ControlError> {
+        process::pidfd_send_signal(&self.fd, to_rustix(sig))
+            .map_err(|e| errno(self.pid.get(), "signal", e))
+    }
+
+    /// Sets the nice value and returns it as read back. setpriority(2) has
+    /// no pidfd form: the pidfd is checked before and after, so a process
+    /// that exited in between is reported gone rather than trusted.
+    pub fn renice(&self, nice: Nice) -> Result<i32, ControlError> {
+        if self.has_exited() {
+            return Err(ControlError::NotFound(self.pid.get()));
+        }
+        let p = process::Pid::from_raw(self.pid.get() as i32)
+            .ok_or(ControlError::NotFound(self.pid.get()))?;
+        process::setpriority_process(Some(p), nice.get())
+            .map_err(|e| errno(self.pid.get(), "renice", e))?;
+        let now = process::getpriority_process(Some(p))
+            .map_err(|e| errno(self.pid.get(), "read the nice value of", e))?;
+        if self.has_exited() {
+            return Err(ControlError::NotFound(self.pid.get()));
+        }
+        Ok(now)
+    }
+
+    /// Whether the process has exited (a zombie counts: it will never run
+    /// again, whenever its parent reaps it). The pidfd turns readable then.
+    pub fn has_exited(&self) -> bool {
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+    }
+
+    /// Waits until the process has exited or `limit` passes; says which.
+    pub async fn wait_gone(self, limit: Duration) -> bool {
+        use tokio::io::{Interest, unix::AsyncFd};
+        // SAFETY: an OwnedFd stays open and names the same pidfd for as
+        // long as the AsyncFd owns it.
+        match unsafe { AsyncFd::register_with_interest(self.fd, Interest::READABLE) } {
+            Ok(afd) => tokio::time::timeout(limit, afd.readable())
+                .await
+                .is_ok_and(|r| r.is_ok()),
+            // No reactor to register with: fall back to polling /proc.
+            Err(_) => super::wait_gone(self.pid, limit).await,
+        }
+    }
+}
+
+/// Refusals that need only the number: PID 1, the agent and its threads.
+fn guard_numeric(pid: Pid) -> Result<(), ControlError> {
+    let n = pid.get();
+    let me = std::process::id();
+    if n == 1 {
+        return Err(ControlError::Forbidden(
+            "pid 1 is the init process: hostwatch never signals or renices it".into(),
+        ));
+    }
+    if n == me {
+        return Err(ControlError::Forbidden(format!(
+            "pid {n} is hostwatch itself"
+        )));
+    }
+    // kill(2) on any thread id signals the whole process.
+    if std::path::Path::new(&format!("/proc/self/task/{n}")).exists() {
+        return Err(ControlError::Forbidden(format!(
+            "pid {n} is a thread of hostwatch itself (pid {me})"
+        )));
+    }
+    Ok(())
+}
+
+fn guard_ancestry(pid: Pid) -> Result<(), ControlError> {
+    if ancestors(std::process::id()).contains(&pid.get()) {
+        return Err(ControlError::Forbidden(format!(
+            "pid {} is an ancestor of hostwatch (signalling it could stop the agent)",
+            pid.get()
+        )));
+    }
+    Ok(())
+}
+
+/// Why the agent refuses to touch `pid`, if it does (without opening it).
+pub fn guard(pid: Pid) -> Result<(), ControlError> {
+    guard_numeric(pid)?;
+    guard_ancestry(pid)
+}
+
+/// The chain of parents of `pid`, nearest first, up to PID 1.
+fn ancestors(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut cur = pid as i32;
+    while let Ok(stat) = Process::new(cur).and_then(|p| p.stat()) {
+        if stat.ppid <= 0 || out.len() > 4096 {
+            break;
+        }
+        out.push(stat.ppid as u32);
+        cur = stat.ppid;
+    }
+    out
+}
+
+fn to_rustix(sig: Signal) -> process::Signal {
+    match sig {
+        Signal::Term => process::Signal::TERM,
+        Signal::Kill => process::Signal::KILL,
+        Signal::Int => process::Signal::INT,
+        Signal::Hup => process::Signal::HUP,
+        Signal::Quit => process::Signal::QUIT,
+        Signal::Usr1 => process::Signal::USR1,
+        Signal::Usr2 => process::Signal::USR2,
+        Signal::Stop => process::Signal::STOP,
+        Signal::Cont => process::Signal::CONT,
+    }
+}
+
+fn errno(pid: u32, what: &str, e: Errno) -> ControlError {
+    match e {
+        Errno::SRCH => ControlError::NotFound(pid),
+        Errno::PERM | Errno::ACCESS => ControlError::Forbidden(format!(
+            "the agent may not {what} pid {pid} (operation not permitted)"
+        )),
+        other => ControlError::Failed(format!("{what} pid {pid} failed: {other}")),
+    }
+}
+
+/// `name: cmdline` of a process; `None` when gone.
+fn describe(pid: i32) -> Option<String> {
+    let p = Process::new(pid).ok()?;
+    let name = p.stat().ok()?.comm;
+    let cmd = p.cmdline().unwrap_or_default().join(" ");
+    Some(if cmd.is_empty() {
+        name
+    } else {
+        format!("{name}: {cmd}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid(n: u32) -> Pid {
+        Pid::new(n).unwrap()
+    }
+
+    #[test]
+    fn pid_1_the_agent_and_its_parent_are_guarded() {
+        assert!(Target::open(pid(1), None).is_err());
+        assert!(matches!(
+            Target::open(pid(std::process::id()), None),
+            Err(ControlError::Forbidden(_))
+        ));
+        let parent = std::os::unix::process::parent_id();
+        let e = Target::open(pid(parent), None).unwrap_err();
+        assert!(e.to_string().contains("ancestor"), "{e}");
+    }
+
+    #[test]
+    fn a_thread_of_the_agent_is_guarded_like_the_agent() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(rustix::thread::gettid().as_raw_nonzero().get() as u32)
+                .unwrap();
+            let _ = stop_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        let e = Target::open(pid(tid), None).unwrap_err();
+        stop_tx.send(()).unwrap();
+        t.join().unwrap();
+        assert!(matches!(e, ControlError::Forbidden(_)), "{e}");
+        assert!(e.to_string().contains("thread of hostwatch"), "{e}");
+    }
+
+    #[test]
+    fn a_child_is_opened_signalled_and_seen_gone() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let t = Target::open(pid(child.id()), None).unwrap();
+        assert!(t.description().starts_with("sleep"), "{}", t.description());
+        assert!(!t.has_exited());
+        t.signal(Signal::Kill).unwrap();
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        assert!(t.has_exited());
+    }
+
+    #[test]
+    fn a_start_time_that_does_not_match_is_not_found() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let t = Target::open(pid(child.id()), None).unwrap();
+        let e = Target::open(pid(child.id()), Some(t.start_ticks() + 1)).unwrap_err();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(matches!(e, ControlError::NotFound(_)), "{e}");
+    }
+
+    #[test]
+    fn a_pidfd_never_reaches_a_process_that_was_reaped() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let t = Target::open(pid(child.id()), None).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Whatever has the pid now, the pidfd still names the dead process.
+        assert!(matches!(
+            t.signal(Signal::Term),
+            Err(ControlError::NotFound(_))
+        ));
+    }
+}

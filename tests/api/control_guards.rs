@@ -1,0 +1,94 @@
+//! Process control cannot be turned on the agent through one of its
+//! threads, and a thread id is not a process.
+
+use crate::helpers::{CONTROL_TOKEN, spawn_app};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Thread ids of this process (the agent runs in the test process) other
+/// than the main thread's.
+fn agent_threads() -> Vec<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&t| t != me)
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_thread_of_the_agent_cannot_be_signalled_or_reniced() {
+    let app = spawn_app().await;
+    let threads = agent_threads();
+    assert!(!threads.is_empty(), "the agent runs worker threads");
+    for tid in threads {
+        let r = app
+            .request(
+                "DELETE",
+                &format!("/api/v1/processes/{tid}?signal=KILL"),
+                Some(CONTROL_TOKEN),
+                None,
+            )
+            .await;
+        let detail = r.problem(403);
+        assert!(detail.contains("thread of hostwatch"), "{detail}");
+        let r = app
+            .request(
+                "PATCH",
+                &format!("/api/v1/processes/{tid}"),
+                Some(CONTROL_TOKEN),
+                Some(br#"{"nice": 19}"#),
+            )
+            .await;
+        r.problem(403);
+    }
+    // Still here, and answering.
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_thread_of_another_process_is_not_a_process() {
+    let app = spawn_app().await;
+    // A child with a second thread: the thread's id is in /proc, not a process.
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import threading,time\n\
+             threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n\
+             time.sleep(60)",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("python3 runs (scripts/test installs it)");
+    let pid = child.id();
+    let mut tid = None;
+    for _ in 0..100 {
+        tid = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|&t| t != pid);
+        if tid.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tid = tid.expect("the child started its thread");
+    for (method, body) in [("DELETE", None), ("PATCH", Some(&br#"{"nice": 5}"#[..]))] {
+        let r = app
+            .request(
+                method,
+                &format!("/api/v1/processes/{tid}"),
+                Some(CONTROL_TOKEN),
+                body,
+            )
+            .await;
+        let detail = r.problem(404);
+        assert!(detail.contains(&format!("act on pid {pid}")), "{detail}");
+    }
+    // Neither the thread's process was touched.
+    assert!(child.try_wait().unwrap().is_none(), "the child still runs");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    app.stop().await;
+}
