@@ -1,17 +1,33 @@
 //! Who is asking: bearer tokens checked against the configured SHA-256
-//! hashes, and the two extractors that guard routes by scope. A refused
-//! control request is written to the audit trail like an allowed one.
+//! hashes, and the extractors that guard routes by scope. Refused control
+//! requests reach the audit trail through `audit_trail`.
 
 use super::{AppState, error::ApiError};
-use crate::{config::Scope, store::AuditEntry, tokens};
+use crate::{config::Scope, tokens};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
-use std::{future::Future, pin::Pin};
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
-/// The configured tokens and whether reads need one.
+/// The configured tokens, whether reads need one, and how fast callers
+/// without a control token may add refusals to the audit trail.
 pub struct Auth {
     tokens: Vec<crate::config::TokenSettings>,
     public_read: bool,
+    refusals: Mutex<Bucket>,
 }
+
+/// A token bucket: `BURST` rows at once, then one per `REFILL`.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    /// Refusals not written since the last one that was.
+    dropped: u64,
+}
+
+const BURST: f64 = 20.0;
+const REFILL: Duration = Duration::from_secs(10);
 
 /// The caller, as far as the token says.
 #[derive(Debug, Clone)]
@@ -26,11 +42,35 @@ impl Auth {
         Self {
             tokens,
             public_read,
+            refusals: Mutex::new(Bucket {
+                tokens: BURST,
+                at: Instant::now(),
+                dropped: 0,
+            }),
+        }
+    }
+
+    /// Whether a refusal of a caller without a control token may be written
+    /// now; `Some(n)` with the number dropped before it, `None` to drop it.
+    /// Anyone who reaches the port can be refused: this bounds how fast the
+    /// audit table can grow by their hand.
+    pub fn admit_refusal(&self) -> Option<u64> {
+        let mut b = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let refill = now.duration_since(b.at).as_secs_f64() / REFILL.as_secs_f64();
+        b.tokens = (b.tokens + refill).min(BURST);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Some(std::mem::take(&mut b.dropped))
+        } else {
+            b.dropped += 1;
+            None
         }
     }
 
     /// The identity behind the request's token, `None` when it sent none.
-    fn identify(&self, req: &HttpRequest) -> Result<Option<Identity>, ApiError> {
+    pub(crate) fn identify(&self, req: &HttpRequest) -> Result<Option<Identity>, ApiError> {
         let Some(value) = req.headers().get(header::AUTHORIZATION) else {
             return Ok(None);
         };
@@ -59,9 +99,18 @@ impl Auth {
     }
 
     fn require(&self, req: &HttpRequest, scope: Scope) -> Result<Identity, ApiError> {
+        self.require_with(req, scope, self.public_read)
+    }
+
+    fn require_with(
+        &self,
+        req: &HttpRequest,
+        scope: Scope,
+        public: bool,
+    ) -> Result<Identity, ApiError> {
         match (self.identify(req)?, scope) {
-            (None, Scope::Read) if self.public_read => Ok(Identity {
-                name: "anonymous".into(),
+            (None, Scope::Read) if public => Ok(Identity {
+                name: ANONYMOUS.into(),
                 scope: Scope::Read,
             }),
             (None, _) => Err(ApiError::Unauthorized(format!(
@@ -79,6 +128,16 @@ impl Auth {
     }
 }
 
+impl Identity {
+    /// A caller that sent no token: it sees what an unprivileged local user
+    /// sees of other users' processes (SPEC §5).
+    pub fn is_anonymous(&self) -> bool {
+        self.name == ANONYMOUS
+    }
+}
+
+const ANONYMOUS: &str = "anonymous";
+
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -86,54 +145,49 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 /// Guards a read route.
 pub struct ReadAccess(pub Identity);
 
+/// Guards a read route whose data holds what others asked for (jobs and
+/// their output, notifications): a read token even when reads are public.
+pub struct TokenAccess(pub Identity);
+
 /// Guards a control route; the identity names the actor in the audit trail.
 pub struct ControlAccess(pub Identity);
+
+fn extract<T>(
+    req: &HttpRequest,
+    check: impl FnOnce(&Auth, &HttpRequest) -> Result<Identity, ApiError>,
+    wrap: impl FnOnce(Identity) -> T,
+) -> std::future::Ready<Result<T, ApiError>> {
+    std::future::ready(state(req).and_then(|s| check(&s.auth, req)).map(wrap))
+}
 
 impl FromRequest for ReadAccess {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(
-            state(req)
-                .and_then(|s| s.auth.require(req, Scope::Read))
-                .map(ReadAccess),
+        extract(req, |a, r| a.require(r, Scope::Read), ReadAccess)
+    }
+}
+
+impl FromRequest for TokenAccess {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(
+            req,
+            |a, r| a.require_with(r, Scope::Read, false),
+            TokenAccess,
         )
     }
 }
 
 impl FromRequest for ControlAccess {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = state(&req)?;
-            match state.auth.require(&req, Scope::Control) {
-                Ok(id) => Ok(ControlAccess(id)),
-                Err(e) => {
-                    let actor = match req.headers().get(header::AUTHORIZATION) {
-                        None => "(no token)".to_owned(),
-                        Some(_) => state
-                            .auth
-                            .identify(&req)
-                            .ok()
-                            .flatten()
-                            .map_or("(invalid token)".into(), |i| i.name),
-                    };
-                    let entry = AuditEntry {
-                        actor,
-                        action: format!("{} {}", req.method(), req.path()),
-                        target: None,
-                        outcome: "refused".into(),
-                        detail: Some(e.to_string()),
-                    };
-                    state.audit(entry).await;
-                    Err(e)
-                }
-            }
-        })
+        extract(req, |a, r| a.require(r, Scope::Control), ControlAccess)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::{
     ApiError, AppState,
-    auth::ReadAccess,
+    auth::TokenAccess,
     blocking, bounded,
     error::{missing, responses::*},
 };
@@ -35,12 +35,12 @@ pub struct JobsQuery {
         (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
     ),
-    security((), ("bearer" = []))
+    security(("bearer" = []))
 )]
 #[get("/jobs")]
 async fn list(
     state: web::Data<AppState>,
-    _: ReadAccess,
+    _: TokenAccess,
     q: web::Query<JobsQuery>,
 ) -> Result<web::Json<Vec<Job>>, ApiError> {
     let limit = bounded("limit", q.limit, 100, 1, 1000)?;
@@ -63,12 +63,12 @@ async fn list(
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
     ),
-    security((), ("bearer" = []))
+    security(("bearer" = []))
 )]
 #[get("/jobs/{job_id}")]
 async fn one(
     state: web::Data<AppState>,
-    _: ReadAccess,
+    _: TokenAccess,
     id: web::Path<i64>,
 ) -> Result<web::Json<Job>, ApiError> {
     let id = id.into_inner();

@@ -2,7 +2,7 @@
 
 use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
 use crate::{
-    collect::procs::{FieldSet, ProcessInfo, ProcessList, Query, SortKey},
+    collect::procs::{FieldSet, ProcessInfo, ProcessList, Query, SortKey, View},
     domain::Pid,
 };
 use actix_web::{get, web};
@@ -66,6 +66,7 @@ impl ListQuery {
             limit: self.limit,
             offset: self.offset.unwrap_or(0),
             fields: FieldSet::parse(self.fields.as_deref())?,
+            view: View::Full,
         })
     }
 }
@@ -86,10 +87,11 @@ impl ListQuery {
 #[get("/processes")]
 async fn list(
     state: web::Data<AppState>,
-    _: ReadAccess,
+    who: ReadAccess,
     q: web::Query<ListQuery>,
 ) -> Result<web::Json<ProcessList>, ApiError> {
-    let query = q.parse()?;
+    let mut query = q.parse()?;
+    query.view = view_of(&who);
     let state = state.into_inner();
     blocking(move || {
         Ok(state
@@ -100,6 +102,15 @@ async fn list(
     })
     .await
     .map(web::Json)
+}
+
+/// A caller without a token sees what an unprivileged local user would.
+pub fn view_of(who: &ReadAccess) -> View {
+    if who.0.is_anonymous() {
+        View::Unprivileged
+    } else {
+        View::Full
+    }
 }
 
 /// Parses the `{pid}` segment into a pid, or says why not (400).
@@ -123,17 +134,18 @@ pub fn pid_of(s: &str) -> Result<Pid, ApiError> {
 #[get("/processes/{pid}")]
 async fn one(
     state: web::Data<AppState>,
-    _: ReadAccess,
+    who: ReadAccess,
     pid: web::Path<String>,
 ) -> Result<web::Json<ProcessInfo>, ApiError> {
     let pid = pid_of(&pid)?;
+    let view = view_of(&who);
     let state = state.into_inner();
     blocking(move || {
         state
             .processes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .one(pid.get())
+            .one(pid.get(), view)
             .ok_or_else(|| ApiError::NotFound(format!("no process has pid {}", pid.get())))
     })
     .await

@@ -54,11 +54,12 @@ async fn list(
 #[get("/users/{username}/processes")]
 async fn processes(
     state: web::Data<AppState>,
-    _: ReadAccess,
+    who: ReadAccess,
     username: web::Path<String>,
     q: web::Query<ListQuery>,
 ) -> Result<web::Json<ProcessList>, ApiError> {
     let mut query = q.parse()?;
+    query.view = super::processes::view_of(&who);
     let username = username.into_inner();
     query.user = Some(username.clone());
     let state = state.into_inner();

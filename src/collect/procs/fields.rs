@@ -148,6 +148,29 @@ impl FieldSet {
         s
     }
 
+    /// Fields that /proc shows only to the process's owner (or root): those
+    /// behind ptrace access checks. An unprivileged view leaves them null.
+    pub fn private() -> Self {
+        let mut s = Self(0);
+        for n in [
+            "exe",
+            "cwd",
+            "open_files",
+            "connections",
+            "memory_maps",
+            "io_counters",
+            "num_fds",
+        ] {
+            s.insert(n);
+        }
+        s
+    }
+
+    /// This set without the fields of `other`.
+    pub fn without(self, other: FieldSet) -> Self {
+        Self(self.0 & !other.0)
+    }
+
     /// Whether every field of this set is in `other`.
     pub fn within(&self, other: FieldSet) -> bool {
         self.0 & !other.0 == 0

@@ -36,6 +36,30 @@ pub struct Query {
     pub limit: Option<usize>,
     pub offset: usize,
     pub fields: FieldSet,
+    /// Whose view: the agent's (every field it can read) or an
+    /// unprivileged local user's (`FieldSet::private` fields are null).
+    pub view: View,
+}
+
+/// Who a reading is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// Everything the agent can read.
+    #[default]
+    Full,
+    /// What an unprivileged local user can read of another user's process:
+    /// the fields behind ptrace checks are never read, and shown as null.
+    Unprivileged,
+}
+
+impl View {
+    /// The fields to read for `asked`.
+    fn readable(self, asked: FieldSet) -> FieldSet {
+        match self {
+            View::Full => asked,
+            View::Unprivileged => asked.without(FieldSet::private()),
+        }
+    }
 }
 
 /// A page of processes and how many matched before paging.
@@ -193,10 +217,11 @@ impl ProcessReader {
             let cpu: HashMap<u32, Option<f64>> =
                 page.iter().map(|p| (p.pid, p.cpu_percent)).collect();
             let pids: Vec<u32> = page.iter().map(|p| p.pid).collect();
-            self.read_all(&pids, q.fields)
+            self.read_all(&pids, q.view.readable(q.fields))
                 .into_iter()
                 .map(|(mut p, _)| {
                     p.cpu_percent = cpu.get(&p.pid).copied().flatten();
+                    p.fields = Some(q.fields);
                     p
                 })
                 .collect()
@@ -204,9 +229,15 @@ impl ProcessReader {
         ProcessList { total, processes }
     }
 
-    /// Every field of one process; `None` when there is no such process.
-    pub fn one(&mut self, pid: u32) -> Option<ProcessInfo> {
-        self.read_all(&[pid], FieldSet::all()).pop().map(|(p, _)| p)
+    /// Every field of one process, as `view` may see it; `None` when there
+    /// is no such process.
+    pub fn one(&mut self, pid: u32, view: View) -> Option<ProcessInfo> {
+        let mut p = self
+            .read_all(&[pid], view.readable(FieldSet::all()))
+            .pop()
+            .map(|(p, _)| p)?;
+        p.fields = Some(FieldSet::all());
+        Some(p)
     }
 
     /// Users running processes, most processes first.
