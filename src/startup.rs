@@ -122,6 +122,7 @@ impl Application {
         tasks.push(tokio::spawn(crate::store::retention::run(
             Arc::clone(&store),
             settings.storage.retention,
+            settings.storage.audit_retention,
             shutdown.clone(),
         )));
 

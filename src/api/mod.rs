@@ -3,7 +3,9 @@
 
 mod agent;
 mod audit;
+mod audit_trail;
 pub mod auth;
+mod body_limit;
 mod checks;
 mod directories;
 pub mod error;
@@ -59,6 +61,7 @@ pub struct AppState {
 impl AppState {
     /// Writes an audit row; a failure is logged, never hidden from the log.
     pub async fn audit(&self, entry: AuditEntry) {
+        audit_trail::mark_recorded();
         let store = Arc::clone(&self.store);
         let action = entry.action.clone();
         match web::block(move || store.record_audit(&entry)).await {
@@ -148,6 +151,8 @@ pub fn app(
     .route("/api-docs/openapi.json", web::get().to(openapi_json))
     .service(SwaggerUi::new("/swagger-ui/{_:.*}").config(Config::from("/api-docs/openapi.json")))
     .default_service(web::to(routes::fallback))
+    .wrap(middleware::from_fn(body_limit::limit_body))
+    .wrap(middleware::from_fn(audit_trail::audit_refusals))
     .wrap(middleware::ErrorHandlers::new().default_handler(error::ensure_problem))
 }
 

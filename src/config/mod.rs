@@ -36,6 +36,9 @@ pub struct StorageSettings {
     pub retention: Duration,
     #[serde(deserialize_with = "duration")]
     pub rollup_retention: Duration,
+    /// Audit rows and ended jobs older than this are purged.
+    #[serde(deserialize_with = "duration")]
+    pub audit_retention: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +186,7 @@ impl Default for StorageSettings {
             path: PathBuf::from("hostwatch.db"),
             retention: Duration::from_secs(30 * 86_400),
             rollup_retention: Duration::from_secs(2 * 365 * 86_400),
+            audit_retention: Duration::from_secs(90 * 86_400),
         }
     }
 }

@@ -93,7 +93,22 @@ impl Store {
     /// Jobs still `running` from an earlier run of the agent: nobody waits
     /// for them any more.
     pub fn mark_lost_jobs(&self) -> Result<usize> {
-        self.write(|c| Ok(c.execute("UPDATE jobs SET state = 'lost' WHERE state = 'running'", [])?))
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE jobs SET state = 'lost', ended_at = ?1 WHERE state = 'running'",
+                [Utc::now().timestamp_millis()],
+            )?)
+        })
+    }
+
+    /// Deletes jobs that ended before `cutoff`, in batches; a running job stays.
+    pub fn purge_jobs_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64> {
+        self.purge_in_batches(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+             WHERE ended_at IS NOT NULL AND ended_at < ?1 LIMIT ?2)",
+            cutoff,
+            batch,
+        )
     }
 
     pub fn job(&self, id: i64) -> Result<Job> {

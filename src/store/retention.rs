@@ -1,4 +1,5 @@
-//! Purges raw checks older than the retention, in the background.
+//! Purges, in the background: raw checks older than `storage.retention`,
+//! and audit rows and ended jobs older than `storage.audit_retention`.
 
 use super::Store;
 use std::{sync::Arc, time::Duration};
@@ -12,8 +13,13 @@ fn period(retention: Duration) -> Duration {
     (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
 }
 
-pub async fn run(store: Arc<Store>, retention: Duration, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(period(retention));
+pub async fn run(
+    store: Arc<Store>,
+    retention: Duration,
+    audit_retention: Duration,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(period(retention.min(audit_retention)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
@@ -30,6 +36,26 @@ pub async fn run(store: Arc<Store>, retention: Duration, cancel: CancellationTok
             Ok(Ok(n)) => tracing::info!(deleted = n, "purged checks past retention"),
             Ok(Err(e)) => tracing::warn!(error = %e, "purging old checks failed"),
             Err(e) => tracing::warn!(error = %e, "purging old checks failed"),
+        }
+        let Ok(age) = chrono::Duration::from_std(audit_retention) else {
+            continue;
+        };
+        let cutoff = chrono::Utc::now() - age;
+        let s = Arc::clone(&store);
+        let purged = tokio::task::spawn_blocking(move || {
+            Ok::<_, super::StoreError>((
+                s.purge_audit_before(cutoff, BATCH)?,
+                s.purge_jobs_before(cutoff, BATCH)?,
+            ))
+        })
+        .await;
+        match purged {
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((audit, jobs))) => {
+                tracing::info!(audit, jobs, "purged audit rows and jobs past retention")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging the audit trail failed"),
+            Err(e) => tracing::warn!(error = %e, "purging the audit trail failed"),
         }
     }
 }

@@ -107,7 +107,7 @@ async fn refused_control_actions_are_audited() {
     assert_eq!(rows[1]["actor"], "reader");
     assert!(
         rows.iter()
-            .all(|r| r["outcome"] == "refused" && r["action"] == "POST /api/v1/sampler/start")
+            .all(|r| r["outcome"] == "refused" && r["action"] == "sampler.start")
     );
     assert_eq!(app.get("/api/v1/sampler").await.json()["running"], false);
     app.stop().await;

@@ -5,14 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apache;
+mod audit_trail;
 mod auth;
 mod checks;
+mod control_guards;
 mod directories;
 mod errors;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod packaging;
+mod privileges;
 mod processes;
 mod sampler;
 mod service_faults;
