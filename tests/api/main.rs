@@ -17,3 +17,4 @@ mod processes;
 mod sampler;
 mod service_faults;
 mod services;
+mod storage_faults;
