@@ -30,7 +30,7 @@ impl Drop for Mounted {
 /// skip that says why (returns `None`).
 fn unmet<T>(why: &str) -> Option<T> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
+        panic!("{why} (with CI=true this fails rather than skips)");
     }
     eprintln!("SKIPPED: {why}");
     None
@@ -187,14 +187,15 @@ async fn a_full_disk_is_reported_and_sampling_resumes_by_itself_once_there_is_ro
 fn device_of(point: &Path) -> String {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
     let point = point.to_str().unwrap();
+    // The last mount on a point is the one in effect.
     let dev = mounts
         .lines()
+        .rev()
         .filter_map(|l| {
             let mut f = l.split_whitespace();
             Some((f.next()?, f.next()?))
         })
-        .filter(|&(_, at)| at == point)
-        .last()
+        .find(|&(_, at)| at == point)
         .unwrap_or_else(|| panic!("{point} is not in /proc/self/mounts"))
         .0;
     dev.rsplit('/').next().unwrap().to_owned()
@@ -215,9 +216,11 @@ async fn a_filesystem_the_kernel_turned_read_only_is_reported_and_the_api_stays_
     let app = sampling_into(&m.point).await;
     sampler_until(&app, "no checks stored", |s| taken(s) >= 3).await;
 
-    // What the kernel does when ext4 meets an error under errors=remount-ro:
-    // the filesystem turns read-only beneath the open database. (It stays
-    // so until unmounted, so there is no resuming to test here.)
+    // `mount -o remount,ro` is refused (EBUSY) while the agent holds the
+    // database open for writing, so a filesystem can only turn read-only
+    // under a running agent the way the kernel does it when ext4 meets an
+    // error under errors=remount-ro. It stays so until unmounted: there is
+    // no resuming to test here (the full-disk test covers it).
     let trigger = format!("/sys/fs/ext4/{}/trigger_fs_error", device_of(&m.point));
     std::fs::write(&trigger, "hostwatch test: read-only database").unwrap();
     stays_up_while_unwritable(&app, "filesystem is read-only").await;
