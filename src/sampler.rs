@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SamplerError {
-    #[error("storing the check failed: {0}")]
+    #[error("cannot store checks: {0}")]
     Store(#[from] StoreError),
     #[error("the collector thread failed: {0}")]
     Join(String),
@@ -38,9 +38,15 @@ pub struct SamplerStatus {
     pub last_check_at: Option<DateTime<Utc>>,
     /// Checks taken and stored since the agent started, by the sampler or on demand.
     pub checks_taken: u64,
-    /// The latest problem: a part that could not be read, or a failed write.
+    /// The latest check's problem: a part that could not be read, or a
+    /// store that failed; `null` once a check is read whole and stored.
     pub last_error: Option<String>,
+    /// When `last_error` happened.
     pub last_error_at: Option<DateTime<Utc>>,
+    /// Why checks cannot be stored, e.g. the database's filesystem is full
+    /// or read-only; `null` while storing works. The sampler keeps trying
+    /// every interval and clears this after the next check it stores.
+    pub storage_error: Option<String>,
 }
 
 struct Running {
@@ -85,6 +91,7 @@ impl Sampler {
                 checks_taken: 0,
                 last_error: None,
                 last_error_at: None,
+                storage_error: None,
             }),
             running: tokio::sync::Mutex::new(None),
         })
@@ -167,8 +174,11 @@ impl Sampler {
                 }
                 _ = ticker.tick() => {}
             }
-            if let Err(e) = self.take_check(&token).await {
-                tracing::error!(error = %e, "sampler could not take a check");
+            match self.take_check(&token).await {
+                // Logged by `take_check` when storing starts or stops failing,
+                // not every tick.
+                Ok(_) | Err(SamplerError::Store(_)) => {}
+                Err(e) => tracing::error!(error = %e, "sampler could not take a check"),
             }
         }
         self.with_status(|s| s.running = false);
@@ -203,23 +213,37 @@ impl Sampler {
         match stored {
             Ok(id) => {
                 check.id = Some(id);
-                self.with_status(|s| {
+                let recovered = self.with_status(|s| {
                     s.checks_taken += 1;
                     s.last_check_at = Some(check.taken_at);
-                    if !errors.is_empty() {
-                        tracing::warn!(check = id, errors = %errors, "parts of the check could not be read");
-                        s.last_error = Some(errors.to_string());
-                        s.last_error_at = Some(now);
-                    }
+                    (s.last_error, s.last_error_at) = if errors.is_empty() {
+                        (None, None)
+                    } else {
+                        (Some(errors.to_string()), Some(now))
+                    };
+                    s.storage_error.take().is_some()
                 });
+                if recovered {
+                    tracing::info!(check = id, "checks are stored again");
+                }
+                if !errors.is_empty() {
+                    tracing::warn!(check = id, errors = %errors, "parts of the check could not be read");
+                }
                 Ok(Some(check))
             }
             Err(e) => {
-                self.with_status(|s| {
-                    s.last_error = Some(e.to_string());
+                let e = SamplerError::Store(e);
+                let text = e.to_string();
+                let first = self.with_status(|s| {
+                    s.last_error = Some(text.clone());
                     s.last_error_at = Some(now);
+                    s.storage_error.replace(text).is_none()
                 });
-                Err(e.into())
+                // Once when it starts: the sampler retries every interval.
+                if first {
+                    tracing::error!(error = %e, "checks cannot be stored; retrying every interval");
+                }
+                Err(e)
             }
         }
     }

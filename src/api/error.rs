@@ -58,6 +58,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound("no such record".into()),
+            // The host's fault, and one that passes once it is fixed.
+            StoreError::Full { .. } | StoreError::ReadOnly { .. } => {
+                ApiError::Unavailable(format!("the agent cannot write its database: {e}"))
+            }
             other => ApiError::Internal(format!("the agent's database failed: {other}")),
         }
     }
@@ -74,7 +78,10 @@ pub fn missing(e: StoreError, detail: &str) -> ApiError {
 impl From<SamplerError> for ApiError {
     fn from(e: SamplerError) -> Self {
         match e {
-            SamplerError::ShuttingDown => ApiError::Unavailable(e.to_string()),
+            SamplerError::ShuttingDown
+            | SamplerError::Store(StoreError::Full { .. } | StoreError::ReadOnly { .. }) => {
+                ApiError::Unavailable(e.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -273,7 +280,7 @@ pub mod responses {
 
     #[derive(ToResponse)]
     #[response(
-        description = "The agent is shutting down",
+        description = "The agent is shutting down, or cannot write its database (its filesystem is full or read-only); the detail says which",
         content_type = "application/problem+json"
     )]
     pub struct Unavailable(#[allow(dead_code)] Problem);

@@ -5,6 +5,7 @@
 
 mod audit;
 mod checks;
+mod faults;
 mod history;
 mod jobs;
 mod migrate;
@@ -40,6 +41,24 @@ pub enum StoreError {
     Migration(String),
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
+    /// Nothing can be written until space is freed on the database's filesystem.
+    #[error("the database's filesystem is full ({}: {source})", .path.display())]
+    Full {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// The database's filesystem (or, when `filesystem` is false, the file
+    /// itself) refuses writes.
+    #[error(
+        "the database{} is read-only ({}: {source})",
+        if *.filesystem { "'s filesystem" } else { " file" },
+        .path.display()
+    )]
+    ReadOnly {
+        path: PathBuf,
+        filesystem: bool,
+        source: rusqlite::Error,
+    },
     #[error("cannot encode a value for the database: {0}")]
     Encode(String),
     #[error("a database connection was poisoned by a panic")]
@@ -118,9 +137,11 @@ impl Store {
         f(&c)
     }
 
+    /// Runs `f` on the one writer; a full or read-only filesystem comes back
+    /// as `Full` or `ReadOnly`, so callers can say so in plain words.
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut c = lock(&self.writer)?;
-        f(&mut c)
+        f(&mut c).map_err(|e| self.unwritable(&c, e))
     }
 
     /// Runs a checkpoint so the WAL is folded into the main file (on shutdown).

@@ -1,7 +1,7 @@
 //! Checks and their history, against rows whose values the test chose.
 
 use crate::helpers::{CONTROL_TOKEN, TestApp, spawn_app};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
 use hostwatch::{
     domain::{Check, Cpu, Disk, Memory, ServiceState, ServiceStatus},
     store::Store,
@@ -20,14 +20,26 @@ async fn an_on_demand_check_is_stored_whole_and_reads_back() {
     let pct = k["cpu"]["percent"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&pct));
     assert!(k["memory"]["total_bytes"].as_u64().unwrap() > 0);
-    assert!(
-        k["disks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["mount"] == "/")
-    );
-    assert!(k["top_processes"].as_array().unwrap().len() <= 5);
+    // Which filesystems a host has differs; each listed is a real one, of the
+    // size the kernel gives for it, once, in order.
+    let disks = k["disks"].as_array().unwrap();
+    assert!(!disks.is_empty(), "no filesystem listed: {k}");
+    for d in disks {
+        let fs = rustix::fs::statvfs(d["mount"].as_str().unwrap()).unwrap();
+        let total = d["total_bytes"].as_u64().unwrap();
+        let used = d["used_bytes"].as_u64().unwrap();
+        assert_eq!(total, fs.f_blocks * fs.f_frsize, "{d}");
+        assert!(used <= total, "{d}");
+        let pct = d["percent"].as_f64().unwrap();
+        assert!(
+            (pct - used as f64 * 100.0 / total as f64).abs() < 1e-6,
+            "{d}"
+        );
+    }
+    let mounts: Vec<&str> = disks.iter().map(|d| d["mount"].as_str().unwrap()).collect();
+    assert!(mounts.windows(2).all(|w| w[0] < w[1]), "{mounts:?}");
+    let top = k["top_processes"].as_array().unwrap().len();
+    assert!((1..=5).contains(&top), "{top} top processes");
     let id = k["id"].as_i64().unwrap();
     assert_eq!(app.get(&format!("/api/v1/checks/{id}")).await.json(), k);
     assert_eq!(app.get("/api/v1/checks/latest").await.json(), k);
@@ -43,8 +55,25 @@ async fn latest_and_unknown_ids_are_404_when_nothing_is_stored() {
     app.stop().await;
 }
 
+/// The seeded checks' first minute: an hour ago, on a whole minute, so they
+/// are in the past and inside the retention on any day the tests run.
 fn t0() -> DateTime<Utc> {
-    "2026-11-20T00:00:00Z".parse().unwrap()
+    (Utc::now() - Duration::hours(1))
+        .duration_trunc(Duration::minutes(1))
+        .unwrap()
+}
+
+/// `t0()` plus `minutes`, as a query parameter.
+fn at(minutes: i64) -> String {
+    (t0() + Duration::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A time the API answered.
+fn time(v: &serde_json::Value) -> DateTime<Utc> {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a time: {v}"))
+        .parse()
+        .unwrap()
 }
 
 /// A check whose figures the test chooses.
@@ -110,8 +139,9 @@ fn seed(app: &TestApp) {
 async fn listing_pages_newest_first_within_a_window() {
     let app = spawn_app().await;
     seed(&app);
+    let window = format!("since={}&until={}", at(2), at(8));
     let page = app
-        .get("/api/v1/checks?since=2026-11-20T00:02:00Z&until=2026-11-20T00:08:00Z&limit=4")
+        .get(&format!("/api/v1/checks?{window}&limit=4"))
         .await
         .json();
     let cpus: Vec<f64> = page
@@ -123,9 +153,7 @@ async fn listing_pages_newest_first_within_a_window() {
     assert_eq!(cpus, vec![70.0, 60.0, 50.0, 40.0]);
     let last = page[3]["id"].as_i64().unwrap();
     let next = app
-        .get(&format!(
-            "/api/v1/checks?since=2026-11-20T00:02:00Z&until=2026-11-20T00:08:00Z&before_id={last}"
-        ))
+        .get(&format!("/api/v1/checks?{window}&before_id={last}"))
         .await
         .json();
     let cpus: Vec<f64> = next
@@ -159,7 +187,7 @@ async fn history_returns_the_last_values_oldest_first() {
         .map(|p| p["value"].as_f64().unwrap())
         .collect();
     assert_eq!(v, vec![70.0, 80.0, 90.0]);
-    assert_eq!(h[0]["taken_at"], "2026-11-20T00:07:00Z");
+    assert_eq!(time(&h[0]["taken_at"]), t0() + Duration::minutes(7));
     let d = app
         .get("/api/v1/checks/disk/history?size=2&mount=/")
         .await
@@ -183,7 +211,11 @@ async fn series_buckets_hold_the_arithmetic_of_their_rows() {
     let app = spawn_app().await;
     seed(&app);
     let b = app
-        .get("/api/v1/checks/cpu/series?since=2026-11-20T00:00:00Z&until=2026-11-20T00:10:00Z&step=5m")
+        .get(&format!(
+            "/api/v1/checks/cpu/series?since={}&until={}&step=5m",
+            at(0),
+            at(10)
+        ))
         .await
         .json();
     let b = b.as_array().unwrap();
@@ -199,7 +231,7 @@ async fn series_buckets_hold_the_arithmetic_of_their_rows() {
     );
     assert_eq!(b[1]["count"], 5);
     assert_eq!(b[1]["avg"], 70.0);
-    assert_eq!(b[1]["start"], "2026-11-20T00:05:00Z");
+    assert_eq!(time(&b[1]["start"]), t0() + Duration::minutes(5));
     app.stop().await;
 }
 
@@ -208,12 +240,12 @@ async fn the_summary_is_computed_over_its_window() {
     let app = spawn_app().await;
     seed(&app);
     let s = app
-        .get("/api/v1/checks/summary?since=2026-11-20T00:05:00Z")
+        .get(&format!("/api/v1/checks/summary?since={}", at(5)))
         .await
         .json();
     assert_eq!(s["count"], 5);
-    assert_eq!(s["first_at"], "2026-11-20T00:05:00Z");
-    assert_eq!(s["last_at"], "2026-11-20T00:09:00Z");
+    assert_eq!(time(&s["first_at"]), t0() + Duration::minutes(5));
+    assert_eq!(time(&s["last_at"]), t0() + Duration::minutes(9));
     assert_eq!(
         (
             s["cpu"]["min"].as_f64(),
@@ -230,8 +262,9 @@ async fn the_summary_is_computed_over_its_window() {
     // httpd ran at minutes 6 and 8 of 5..9: 2 of 5 checks.
     assert_eq!(s["services"][0]["name"], "httpd");
     assert_eq!(s["services"][0]["availability_percent"], 40.0);
+    // After the newest seeded check, whatever the date.
     let empty = app
-        .get("/api/v1/checks/summary?since=2030-01-01T00:00:00Z")
+        .get(&format!("/api/v1/checks/summary?since={}", at(10)))
         .await
         .json();
     assert_eq!(empty["count"], 0);
@@ -258,7 +291,10 @@ async fn an_export_streams_every_check_oldest_first_as_csv_or_ndjson() {
     let app = spawn_app().await;
     seed(&app);
     let r = app
-        .get("/api/v1/checks/export?format=ndjson&since=2026-11-20T00:03:00Z")
+        .get(&format!(
+            "/api/v1/checks/export?format=ndjson&since={}",
+            at(3)
+        ))
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.content_type, "application/x-ndjson");
@@ -275,9 +311,10 @@ async fn an_export_streams_every_check_oldest_first_as_csv_or_ndjson() {
     assert_eq!(rows.len(), 11);
     assert!(rows[0].starts_with("id,taken_at,duration_ms,cpu_percent"));
     let first: Vec<&str> = rows[1].split(',').collect();
+    let t0_csv = t0().to_rfc3339_opts(SecondsFormat::Millis, true);
     assert_eq!(
         (first[1], first[3], first[10]),
-        ("2026-11-20T00:00:00.000Z", "0", "50")
+        (t0_csv.as_str(), "0", "50")
     );
     assert_eq!(first[14], "", "a missing io part is an empty cell");
     app.get("/api/v1/checks/export").await.problem(400);
@@ -324,9 +361,16 @@ async fn checks_past_the_retention_are_purged_in_the_background() {
     settings.storage.retention = std::time::Duration::from_secs(3600);
     {
         let store = Store::open(&settings.storage.path).unwrap();
+        // Two to three hours old: past the one-hour retention.
         for i in 0..5 {
             store
-                .insert_check(&made(t0() + Duration::minutes(i), 1.0, 1.0, 1.0, true))
+                .insert_check(&made(
+                    Utc::now() - Duration::hours(2) - Duration::minutes(i),
+                    1.0,
+                    1.0,
+                    1.0,
+                    true,
+                ))
                 .unwrap();
         }
         store

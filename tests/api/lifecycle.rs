@@ -255,10 +255,12 @@ async fn an_older_schema_is_migrated_in_place() {
         .unwrap();
         c.execute_batch(&v1).unwrap();
         c.pragma_update(None, "user_version", 1).unwrap();
+        // A minute old: inside the retention, whatever the date.
+        let taken_at = (chrono::Utc::now() - chrono::Duration::minutes(1)).timestamp_millis();
         c.execute(
             "INSERT INTO checks (id, taken_at, duration_ms, cpu_percent, load1, load5, load15, has_disks, has_services, has_top) \
-             VALUES (7, 1795312800000, 2.0, 12.5, 0.1, 0.2, 0.3, 0, 0, 0)",
-            [],
+             VALUES (7, ?1, 2.0, 12.5, 0.1, 0.2, 0.3, 0, 0, 0)",
+            [taken_at],
         )
         .unwrap();
     }

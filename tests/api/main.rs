@@ -21,3 +21,4 @@ mod processes;
 mod sampler;
 mod service_faults;
 mod services;
+mod storage_faults;
