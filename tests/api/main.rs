@@ -9,6 +9,7 @@ mod auth;
 mod checks;
 mod directories;
 mod errors;
+mod files;
 mod helpers;
 mod lifecycle;
 mod openapi;
