@@ -94,6 +94,7 @@ impl Application {
         }
         let spawner = Arc::new(Spawner::new(
             settings.control.spawn_allow.clone(),
+            settings.control.spawn_env.clone(),
             Arc::clone(&store),
             tokio::runtime::Handle::current(),
         ));

@@ -1,10 +1,13 @@
-//! The files the agent makes beside its database: the generated token, the
-//! database, its WAL and shared memory are private (0600), and a token file
-//! others could read stops start-up with a message that says how to fix it.
+//! What the agent leaves to the host: the files it makes beside its database
+//! (the generated token, the database, its WAL and shared memory) are
+//! private (0600), a token file others could read stops start-up with a
+//! message that says how to fix it, and spawned commands get a clean
+//! environment, not the agent's.
 
-use crate::helpers::{spawn_with, test_settings};
-use hostwatch::startup::Application;
+use crate::helpers::{CONTROL_TOKEN, spawn_with, test_settings};
+use hostwatch::{control::spawn::SPAWN_PATH, startup::Application};
 use std::{
+    collections::{BTreeMap, BTreeSet},
     os::unix::fs::PermissionsExt,
     path::Path,
     process::{Command, Stdio},
@@ -87,4 +90,42 @@ fn serve_refuses_a_token_file_others_can_read_and_says_how_to_fix_it() {
         "{err}"
     );
     assert_eq!(mode(&file), 0o666, "the agent changed the file it refused");
+}
+
+#[actix_web::test]
+async fn a_spawned_command_gets_path_lang_and_spawn_env_and_nothing_of_the_agent() {
+    // The agent runs in this process: whatever cargo put in its environment
+    // would reach the command if the environment were inherited.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    let app = spawn_with(|s| {
+        s.control.spawn_allow = vec!["/usr/bin/env".into()];
+        s.control.spawn_env = BTreeMap::from([("TZ".into(), "UTC".into())]);
+    })
+    .await;
+    let r = app
+        .request(
+            "POST",
+            "/api/v1/processes",
+            Some(CONTROL_TOKEN),
+            Some(br#"{"command": "/usr/bin/env"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let job = format!("/api/v1/jobs/{}", r.json()["job_id"]);
+    let ended = app
+        .wait_until(Duration::from_secs(10), || async {
+            app.get(&job).await.json()["state"] == "exited"
+        })
+        .await;
+    assert!(ended, "{}", app.get(&job).await.text());
+    let job = app.get(&job).await.json();
+    assert_eq!(job["exit_code"], 0);
+    let env: BTreeSet<&str> = job["stdout"].as_str().unwrap().lines().collect();
+    let path = format!("PATH={SPAWN_PATH}");
+    assert_eq!(
+        env,
+        BTreeSet::from([path.as_str(), "LANG=C.UTF-8", "TZ=UTC"]),
+        "the whole environment of the command"
+    );
+    app.stop().await;
 }
