@@ -1,6 +1,7 @@
 //! Watched directories: each measured in the background at start and then
 //! every `refresh`, one walk at a time on a blocking thread; requests read
-//! the cached figures.
+//! the cached figures. A walk under way when the agent stops is cancelled,
+//! so even a walk of `/` holds shutdown up no longer than one `stat`.
 
 use crate::{
     collect::dirs::{self, Limits},
@@ -9,8 +10,11 @@ use crate::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::{
-    sync::{Arc, Mutex},
-    time::Instant,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +33,8 @@ pub struct DirectoryView {
     pub apparent_bytes: Option<u64>,
     pub files: Option<u64>,
     pub dirs: Option<u64>,
-    /// `bytes` as a share of the filesystem the directory lives on, 0–100.
+    /// `bytes` as a share of the total size of the filesystem the
+    /// directory lives on, 0–100.
     pub share_percent: Option<f64>,
     pub filesystem_bytes: Option<u64>,
     /// `null` until the first measurement has finished.
@@ -59,6 +64,19 @@ impl Directories {
         {
             f(v);
         }
+    }
+}
+
+/// How long a stopping loop waits for its cancelled walk to notice.
+const WALK_STOP: Duration = Duration::from_secs(1);
+
+/// Cancels a walk however its loop ends: on shutdown, or dropped with the
+/// runtime (which otherwise waits for the blocking thread to finish).
+struct StopWalk(Arc<AtomicBool>);
+
+impl Drop for StopWalk {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -107,11 +125,19 @@ async fn run(all: Arc<Directories>, i: usize, d: DirectorySettings, cancel: Canc
         }
         let path = d.path.clone();
         let started = Instant::now();
-        let walk = tokio::task::spawn_blocking(move || dirs::measure(&path, Limits::default()));
-        // A walk under way when the agent stops is left to end on its own.
+        let stop = StopWalk(Arc::new(AtomicBool::new(false)));
+        let flag = Arc::clone(&stop.0);
+        let mut walk =
+            tokio::task::spawn_blocking(move || dirs::measure(&path, Limits::default(), &flag));
         let result = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = walk => r.map_err(|e| e.to_string()).and_then(|r| r),
+            _ = cancel.cancelled() => {
+                drop(stop);
+                // Bounded: a `stat` stuck on a dead mount must not hold
+                // shutdown; the walk then ends when that call returns.
+                let _ = tokio::time::timeout(WALK_STOP, walk).await;
+                return;
+            }
+            r = &mut walk => r.map_err(|e| e.to_string()).and_then(|r| r),
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         all.update(i, |v| {
@@ -119,7 +145,7 @@ async fn run(all: Arc<Directories>, i: usize, d: DirectorySettings, cancel: Canc
             v.duration_ms = Some(ms);
             match result {
                 Ok(s) => {
-                    v.share_percent = s.filesystem_bytes.map(|fs| crate::domain::check::percent(s.bytes, fs));
+                    v.share_percent = s.share_percent();
                     v.bytes = Some(s.bytes);
                     v.apparent_bytes = Some(s.apparent_bytes);
                     v.files = Some(s.files);

@@ -14,7 +14,6 @@ use crate::{
 use actix_web::{HttpServer, dev::ServerHandle, web};
 use std::{
     net::TcpListener,
-    path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -32,11 +31,10 @@ pub enum StartupError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot read or write the token file {path}: {source}")]
-    Token {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The generated token's file is unsafe or unreadable; the message
+    /// names the file and the fix.
+    #[error(transparent)]
+    Token(#[from] tokens::TokenFileError),
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
 }
@@ -83,13 +81,7 @@ impl Application {
             TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
         let mut token_list = settings.auth.tokens.clone();
         if token_list.is_empty() {
-            let (generated, path) =
-                tokens::load_or_create(&settings.storage.path).map_err(|source| {
-                    StartupError::Token {
-                        path: tokens::token_file(&settings.storage.path),
-                        source,
-                    }
-                })?;
+            let (generated, path) = tokens::load_or_create(&settings.storage.path)?;
             tracing::info!(file = %path.display(), "no token configured: the control token is in this file");
             token_list.push(generated);
         }
@@ -102,6 +94,7 @@ impl Application {
         }
         let spawner = Arc::new(Spawner::new(
             settings.control.spawn_allow.clone(),
+            settings.control.spawn_env.clone(),
             Arc::clone(&store),
             tokio::runtime::Handle::current(),
         ));

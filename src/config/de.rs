@@ -4,7 +4,7 @@
 use super::{MAX_INTERVAL, MIN_INTERVAL};
 use crate::domain::time::{format_duration, parse_duration};
 use serde::{Deserialize, Deserializer};
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
@@ -74,4 +74,29 @@ pub fn sha256_hex<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error>
         )
     })?;
     Ok(out)
+}
+
+/// `control.spawn_env`: names as a shell takes them (so no `=` or NUL, which
+/// `execve` could not pass), values without NUL.
+pub fn spawn_env<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let env = BTreeMap::<String, String>::deserialize(d)?;
+    for (name, value) in &env {
+        let mut chars = name.chars();
+        let named = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !named {
+            return Err(serde::de::Error::custom(format!(
+                "control.spawn_env: {name:?} is not an environment variable name: \
+                 use letters, digits and '_', not starting with a digit"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(serde::de::Error::custom(format!(
+                "control.spawn_env.{name}: the value may not contain a NUL character"
+            )));
+        }
+    }
+    Ok(env)
 }

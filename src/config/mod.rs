@@ -4,9 +4,11 @@
 
 mod de;
 
-use de::{duration, health_url, interval, service_name, sha256_hex, top_processes, workers};
+use de::{
+    duration, health_url, interval, service_name, sha256_hex, spawn_env, top_processes, workers,
+};
 use serde::Deserialize;
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -90,6 +92,11 @@ impl Scope {
 pub struct ControlSettings {
     /// Executables that `POST /api/v1/processes` may start; `["*"]` is any.
     pub spawn_allow: Vec<String>,
+    /// Variables spawned commands get beside `PATH` and `LANG` (which they
+    /// may replace), e.g. `{ TZ = "UTC" }`; nothing of the agent's own
+    /// environment reaches them.
+    #[serde(deserialize_with = "spawn_env")]
+    pub spawn_env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

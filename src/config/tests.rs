@@ -114,3 +114,51 @@ fn a_health_url_must_be_plain_http() {
     .to_string();
     assert!(m.contains("only http") && m.contains("line 3"), "{m}");
 }
+
+#[test]
+fn spawn_env_takes_a_table_of_strings_from_the_file_or_the_environment() {
+    let s = parse(
+        "[control]\nspawn_env = { TZ = \"UTC\", _X1 = \"a=b\" }\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        s.control.spawn_env.get("TZ").map(String::as_str),
+        Some("UTC")
+    );
+    assert_eq!(
+        s.control.spawn_env.get("_X1").map(String::as_str),
+        Some("a=b")
+    );
+    assert!(parse("", &[]).unwrap().control.spawn_env.is_empty());
+    let s = parse("", &[("HOSTWATCH_CONTROL__SPAWN_ENV", "{ TZ = \"UTC\" }")]).unwrap();
+    assert_eq!(s.control.spawn_env.len(), 1);
+}
+
+#[test]
+fn a_spawn_env_name_that_is_no_variable_name_is_rejected_with_its_line() {
+    for bad in [
+        "\"A=B\"",
+        "\"1X\"",
+        "\"A B\"",
+        "\"\"",
+        "\"A\\u0000\"",
+        "\"ÉTÉ\"",
+    ] {
+        let t = format!("[control]\n\nspawn_env = {{ {bad} = \"v\" }}\n");
+        let m = parse(&t, &[]).unwrap_err().to_string();
+        assert!(
+            m.contains("spawn_env") && m.contains("line 3"),
+            "{bad}: {m}"
+        );
+    }
+}
+
+#[test]
+fn a_spawn_env_value_with_nul_or_not_a_string_is_rejected() {
+    let m = parse("[control]\nspawn_env = { TZ = \"U\\u0000\" }\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("spawn_env.TZ") && m.contains("NUL"), "{m}");
+    assert!(parse("[control]\nspawn_env = { TZ = 1 }\n", &[]).is_err());
+}

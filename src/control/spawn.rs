@@ -1,7 +1,8 @@
 //! Starting commands for `POST /api/v1/processes`: directly (never through
-//! a shell), only when `control.spawn_allow` allows the executable, waited
-//! for (so reaped) on the agent's main runtime, with the job and the tail of
-//! its output in SQLite.
+//! a shell), only when `control.spawn_allow` allows the executable, with a
+//! clean environment (the agent's, which may hold secrets, never reaches
+//! them), waited for (so reaped) on the agent's main runtime, with the job
+//! and the tail of its output in SQLite.
 
 use super::ControlError;
 use crate::{
@@ -9,7 +10,8 @@ use crate::{
     tail::{OutputTail, SharedTail},
 };
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
+    ffi::OsStr,
     os::unix::{fs::PermissionsExt, process::ExitStatusExt},
     path::{Path, PathBuf},
     process::Stdio,
@@ -25,8 +27,16 @@ pub struct SpawnRequest {
     pub cwd: Option<String>,
 }
 
+/// `PATH` of spawned commands, and where a bare command name is looked up:
+/// the system's directories, not whatever PATH the agent was started with.
+pub const SPAWN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// `LANG` of spawned commands: UTF-8, and the same on every host.
+pub const SPAWN_LANG: &str = "C.UTF-8";
+
 pub struct Spawner {
     allow: Vec<String>,
+    /// The whole environment of a spawned command.
+    env: BTreeMap<String, String>,
     store: Arc<Store>,
     /// The runtime jobs are waited on, whichever HTTP worker started them.
     runtime: tokio::runtime::Handle,
@@ -38,22 +48,34 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// A command as `execvp` would find it: a path, or a name on `PATH`.
-fn find_program(cmd: &str) -> Option<PathBuf> {
+/// A command as `execvp` would find it: a path, or a name on `path`.
+fn find_program(cmd: &str, path: &OsStr) -> Option<PathBuf> {
     if cmd.contains('/') {
         let p = PathBuf::from(cmd);
         return is_executable(&p).then_some(p);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    std::env::split_paths(path)
         .map(|d| d.join(cmd))
         .find(|p| is_executable(p))
 }
 
 impl Spawner {
-    pub fn new(allow: Vec<String>, store: Arc<Store>, runtime: tokio::runtime::Handle) -> Self {
+    /// `env` (`control.spawn_env`) is added to `PATH` and `LANG`, and may
+    /// replace them.
+    pub fn new(
+        allow: Vec<String>,
+        env: BTreeMap<String, String>,
+        store: Arc<Store>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        let mut all = BTreeMap::from([
+            ("PATH".to_owned(), SPAWN_PATH.to_owned()),
+            ("LANG".to_owned(), SPAWN_LANG.to_owned()),
+        ]);
+        all.extend(env);
         Self {
             allow,
+            env: all,
             store,
             runtime,
             live: Mutex::new(HashMap::new()),
@@ -72,7 +94,8 @@ impl Spawner {
                 "command: must name a program".into(),
             ));
         }
-        let program = find_program(&req.command).ok_or_else(|| {
+        let path = self.env.get("PATH").map_or("", String::as_str);
+        let program = find_program(&req.command, OsStr::new(path)).ok_or_else(|| {
             ControlError::BadRequest(format!(
                 "command: no executable program '{}' was found",
                 req.command
@@ -126,7 +149,9 @@ impl Spawner {
         started: oneshot::Sender<Result<(u32, i64), ControlError>>,
     ) {
         let mut cmd = tokio::process::Command::new(&program);
-        cmd.args(&req.args)
+        cmd.env_clear()
+            .envs(&self.env)
+            .args(&req.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

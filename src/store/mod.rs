@@ -17,6 +17,7 @@ pub use jobs::{Job, JobEnd};
 
 use rusqlite::{Connection, OpenFlags};
 use std::{
+    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     sync::{
         Mutex, MutexGuard,
@@ -63,6 +64,11 @@ pub enum StoreError {
     Encode(String),
     #[error("a database connection was poisoned by a panic")]
     Poisoned,
+    #[error("cannot create the database {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -87,8 +93,10 @@ pub struct Store {
 const READERS: usize = 2;
 
 impl Store {
-    /// Opens (creating it when missing) and migrates the database at `path`.
+    /// Opens (creating it when missing, mode 0600) and migrates the
+    /// database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
+        create_private(path)?;
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -150,6 +158,40 @@ impl Store {
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(())
         })
+    }
+}
+
+/// Makes a missing database file with mode 0600 before SQLite opens it, so
+/// it is never readable by others, not even for a moment. SQLite gives the
+/// `-wal`, `-shm` and `-journal` files it makes the database file's mode
+/// (and, as root, its owner), so they are private from the start too. An
+/// existing file is left as it is.
+fn create_private(path: &Path) -> Result<()> {
+    let create = |source| StoreError::Create {
+        path: path.to_owned(),
+        source,
+    };
+    // O_CREAT|O_EXCL: never follows a symlink, never truncates.
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // A symlink to nothing: SQLite would create its target with
+            // the default mode (0644).
+            match std::fs::metadata(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(create(std::io::Error::other(
+                        "it is a symbolic link to a missing file; point storage.path at the file itself",
+                    )))
+                }
+                _ => Ok(()),
+            }
+        }
+        Err(e) => Err(create(e)),
     }
 }
 

@@ -1,8 +1,17 @@
-//! Watched directories, measured in the background, against a tree the test makes.
+//! Watched directories, measured in the background, against a tree the
+//! test makes; and a walk of `/` that must not hold up shutdown.
 
-use crate::helpers::spawn_with;
+use crate::{
+    helpers::spawn_with,
+    lifecycle::{get_json, signal, start_agent, wait_exit},
+};
 use hostwatch::config::DirectorySettings;
-use std::{io::Write, os::unix::fs::MetadataExt, path::Path, time::Duration};
+use std::{
+    io::Write,
+    os::unix::fs::MetadataExt,
+    path::Path,
+    time::{Duration, Instant},
+};
 
 /// Writes a file and waits until it is on disk, so its block count is final
 /// (a compressing filesystem settles it only at writeback).
@@ -70,4 +79,27 @@ async fn a_watched_tree_is_measured_in_the_background() {
     assert!(list[1]["error"].as_str().unwrap().contains("missing"));
     assert!(list[1]["bytes"].is_null());
     app.stop().await;
+}
+
+#[test]
+fn sigterm_during_a_walk_of_the_root_stops_the_agent_within_5_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hostwatch.toml"),
+        "[[directories]]\nname = \"root\"\npath = \"/\"\nrefresh = \"5m\"\n",
+    )
+    .unwrap();
+    let mut agent = start_agent(dir.path(), "1m");
+    assert_eq!(get_json(agent.port, "/healthz")["status"], "ok");
+    // The walk starts with the agent: let it get well under way.
+    std::thread::sleep(Duration::from_millis(400));
+    let walking = get_json(agent.port, "/api/v1/directories")[0]["measured_at"].is_null();
+    let started = Instant::now();
+    signal(&agent.child, rustix::process::Signal::TERM);
+    let status = wait_exit(&mut agent.child, Duration::from_secs(5));
+    assert!(status.success(), "exit status {status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    if !walking {
+        eprintln!("note: / was walked whole within 400 ms; the stop met no walk");
+    }
 }

@@ -10,13 +10,13 @@ use std::{
 };
 
 /// The real binary, serving on a free loopback port with its database in `dir`.
-struct Agent {
-    child: Child,
-    port: u16,
-    lines: mpsc::Receiver<String>,
+pub(crate) struct Agent {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) lines: mpsc::Receiver<String>,
 }
 
-fn start_agent(dir: &std::path::Path, interval: &str) -> Agent {
+pub(crate) fn start_agent(dir: &std::path::Path, interval: &str) -> Agent {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hostwatch"))
         .arg("serve")
         .current_dir(dir)
@@ -55,7 +55,7 @@ fn start_agent(dir: &std::path::Path, interval: &str) -> Agent {
 }
 
 /// A plain HTTP/1.1 GET over loopback, for tests that run without an async runtime.
-fn get_json(port: u16, path: &str) -> serde_json::Value {
+pub(crate) fn get_json(port: u16, path: &str) -> serde_json::Value {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -72,12 +72,12 @@ fn get_json(port: u16, path: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap()
 }
 
-fn signal(child: &Child, sig: rustix::process::Signal) {
+pub(crate) fn signal(child: &Child, sig: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, sig).unwrap();
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let end = Instant::now() + limit;
     loop {
         if let Some(s) = child.try_wait().unwrap() {

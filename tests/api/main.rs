@@ -11,6 +11,7 @@ mod checks;
 mod control_guards;
 mod directories;
 mod errors;
+mod files;
 mod helpers;
 mod lifecycle;
 mod limits;
