@@ -4,7 +4,7 @@
 //! message that says how to fix it, and spawned commands get a clean
 //! environment, not the agent's.
 
-use crate::helpers::{CONTROL_TOKEN, spawn_with, test_settings};
+use crate::helpers::{CONTROL_TOKEN, READ_TOKEN, spawn_with, test_settings};
 use hostwatch::{control::spawn::SPAWN_PATH, startup::Application};
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -114,11 +114,15 @@ async fn a_spawned_command_gets_path_lang_and_spawn_env_and_nothing_of_the_agent
     let job = format!("/api/v1/jobs/{}", r.json()["job_id"]);
     let ended = app
         .wait_until(Duration::from_secs(10), || async {
-            app.get(&job).await.json()["state"] == "exited"
+            app.request("GET", &job, Some(READ_TOKEN), None)
+                .await
+                .json()["state"]
+                == "exited"
         })
         .await;
-    assert!(ended, "{}", app.get(&job).await.text());
-    let job = app.get(&job).await.json();
+    let job = app.request("GET", &job, Some(READ_TOKEN), None).await;
+    assert!(ended, "{}", job.text());
+    let job = job.json();
     assert_eq!(job["exit_code"], 0);
     let env: BTreeSet<&str> = job["stdout"].as_str().unwrap().lines().collect();
     let path = format!("PATH={SPAWN_PATH}");
