@@ -80,7 +80,7 @@ fn serve(settings: Settings) -> Result {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let result: Result = rt.block_on(async {
         let app = Application::build(settings).await?;
         let stop = app.stop_handle();
         tokio::spawn(async move {
@@ -90,7 +90,11 @@ fn serve(settings: Settings) -> Result {
         });
         app.run_until_stopped().await?;
         Ok(())
-    })
+    });
+    // Dropping the runtime would wait for every blocking task, however
+    // stuck (a stat on a dead mount): give them a second, then exit.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 async fn wait_for_signal() {

@@ -10,7 +10,7 @@ use crate::{config::Scope, store::AuditEntry};
 use actix_web::{
     Error,
     body::MessageBody,
-    dev::{ResourceDef, ServiceRequest, ServiceResponse},
+    dev::{ResourceDef, ServiceRequest, ServiceResponse, Url},
     http::Method,
     middleware::Next,
     web,
@@ -48,19 +48,23 @@ pub async fn audit_refusals(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let pattern = req.match_pattern();
+    // The router matches the percent-decoded path: so must we, or
+    // `/api/v1/%70rocesses/1` would reach the route and miss the audit.
+    let url = Url::new(req.uri().clone());
+    let path = url.path();
+    let pattern = req.request().resource_map().match_pattern(path);
     let Some(action) = pattern.as_deref().and_then(|p| action_of(req.method(), p)) else {
         return next.call(req).await;
     };
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return next.call(req).await;
     };
-    let (actor, trusted) = match state.auth.identify(req.request()) {
-        Ok(Some(id)) => (id.name, id.scope >= Scope::Control),
-        Ok(None) => ("(no token)".to_owned(), false),
-        Err(_) => ("(invalid token)".to_owned(), false),
+    let (actor, token, trusted) = match state.auth.identify(req.request()) {
+        Ok(Some(id)) => (id.name.clone(), Some(id.name), id.scope >= Scope::Control),
+        Ok(None) => ("(no token)".to_owned(), None, false),
+        Err(_) => ("(invalid token)".to_owned(), None, false),
     };
-    let target = pattern.as_deref().and_then(|p| target_of(p, req.path()));
+    let target = pattern.as_deref().and_then(|p| target_of(p, path));
     let (res, recorded) = RECORDED
         .scope(Cell::new(false), async {
             let res = next.call(req).await;
@@ -77,7 +81,7 @@ pub async fn audit_refusals(
     let dropped = if trusted {
         Some(0)
     } else {
-        state.auth.admit_refusal()
+        state.auth.admit_refusal(token.as_deref())
     };
     if let Some(dropped) = dropped {
         let mut detail = why

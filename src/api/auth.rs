@@ -6,6 +6,7 @@ use super::{AppState, error::ApiError};
 use crate::{config::Scope, tokens};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use std::{
+    collections::HashMap,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -15,7 +16,9 @@ use std::{
 pub struct Auth {
     tokens: Vec<crate::config::TokenSettings>,
     public_read: bool,
-    refusals: Mutex<Bucket>,
+    /// One bucket per named token, and one shared by every caller without
+    /// a valid token: strangers cannot silence a named token's refusals.
+    refusals: Mutex<HashMap<String, Bucket>>,
 }
 
 /// A token bucket: `BURST` rows at once, then one per `REFILL`.
@@ -42,11 +45,7 @@ impl Auth {
         Self {
             tokens,
             public_read,
-            refusals: Mutex::new(Bucket {
-                tokens: BURST,
-                at: Instant::now(),
-                dropped: 0,
-            }),
+            refusals: Mutex::new(HashMap::new()),
         }
     }
 
@@ -54,9 +53,19 @@ impl Auth {
     /// now; `Some(n)` with the number dropped before it, `None` to drop it.
     /// Anyone who reaches the port can be refused: this bounds how fast the
     /// audit table can grow by their hand.
-    pub fn admit_refusal(&self) -> Option<u64> {
-        let mut b = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+    /// `token` is the refused caller's token name, `None` without a valid one.
+    pub fn admit_refusal(&self, token: Option<&str>) -> Option<u64> {
+        let mut all = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        // Only configured names become keys, so the map stays small.
+        let key = token
+            .filter(|t| self.tokens.iter().any(|c| c.name == *t))
+            .unwrap_or("");
         let now = Instant::now();
+        let b = all.entry(key.to_owned()).or_insert(Bucket {
+            tokens: BURST,
+            at: now,
+            dropped: 0,
+        });
         let refill = now.duration_since(b.at).as_secs_f64() / REFILL.as_secs_f64();
         b.tokens = (b.tokens + refill).min(BURST);
         b.at = now;
@@ -64,6 +73,12 @@ impl Auth {
             b.tokens -= 1.0;
             Some(std::mem::take(&mut b.dropped))
         } else {
+            if b.dropped == 0 {
+                tracing::warn!(
+                    token = key,
+                    "refused control requests arrive faster than the audit records them; counting the rest"
+                );
+            }
             b.dropped += 1;
             None
         }

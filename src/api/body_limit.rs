@@ -12,6 +12,10 @@ use actix_web::{
     web::BytesMut,
 };
 use futures_util::StreamExt;
+use std::time::Duration;
+
+/// How long a chunked body may take to arrive.
+const BODY_TIME: Duration = Duration::from_secs(10);
 
 pub async fn limit_body(
     mut req: ServiceRequest,
@@ -36,13 +40,31 @@ pub async fn limit_body(
         None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
             let mut payload = req.take_payload();
             let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk?;
-                if body.len() + chunk.len() > MAX_BODY {
-                    let res = too_large().error_response();
-                    return Ok(req.into_response(res).map_into_right_body());
+            // A slow sender must not hold a buffer (and a connection) open
+            // for ever: the whole body arrives within BODY_TIME or not at all.
+            let read = tokio::time::timeout(BODY_TIME, async {
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk?;
+                    if body.len() + chunk.len() > MAX_BODY {
+                        return Ok::<_, Error>(false);
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
+                Ok(true)
+            })
+            .await;
+            let refused = match read {
+                Ok(Ok(true)) => None,
+                Ok(Ok(false)) => Some(too_large()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => Some(ApiError::RequestTimeout(format!(
+                    "the request body did not arrive within {} s",
+                    BODY_TIME.as_secs()
+                ))),
+            };
+            if let Some(e) = refused {
+                let res = e.error_response();
+                return Ok(req.into_response(res).map_into_right_body());
             }
             req.set_payload(actix_web::dev::Payload::from(body.freeze()));
         }

@@ -66,7 +66,7 @@ impl ListQuery {
             limit: self.limit,
             offset: self.offset.unwrap_or(0),
             fields: FieldSet::parse(self.fields.as_deref())?,
-            view: View::Full,
+            view: View::default(),
         })
     }
 }

@@ -106,7 +106,11 @@ impl Spawner {
             a == "*"
                 || *a == req.command
                 || Path::new(a) == program
-                || std::fs::canonicalize(a).is_ok_and(|c| c == canonical)
+                // The same file by another path (/bin vs /usr/bin), but not
+                // another name for it: a multi-call binary (busybox) or an
+                // alternative (vi, ex) acts by the name it is called with.
+                || (std::fs::canonicalize(a).is_ok_and(|c| c == canonical)
+                    && Path::new(a).file_name() == program.file_name())
         });
         if !allowed {
             return Err(ControlError::Forbidden(format!(

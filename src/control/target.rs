@@ -106,21 +106,35 @@ impl Target {
             .map_err(|e| errno(self.pid.get(), "signal", e))
     }
 
-    /// Sets the nice value and returns it as read back. setpriority(2) has
-    /// no pidfd form: the pidfd is checked before and after, so a process
-    /// that exited in between is reported gone rather than trusted.
+    /// Sets the nice value of every thread of the process (on Linux a nice
+    /// value belongs to a thread: setpriority(2) on the pid alone leaves the
+    /// others as they were) and returns the main thread's, as read back.
+    /// setpriority has no pidfd form: the pidfd is checked before and after,
+    /// so a process that exited meanwhile is reported gone, not trusted.
     pub fn renice(&self, nice: Nice) -> Result<i32, ControlError> {
+        let pid = self.pid.get();
         if self.has_exited() {
-            return Err(ControlError::NotFound(self.pid.get()));
+            return Err(ControlError::NotFound(pid));
         }
-        let p = process::Pid::from_raw(self.pid.get() as i32)
-            .ok_or(ControlError::NotFound(self.pid.get()))?;
-        process::setpriority_process(Some(p), nice.get())
-            .map_err(|e| errno(self.pid.get(), "renice", e))?;
-        let now = process::getpriority_process(Some(p))
-            .map_err(|e| errno(self.pid.get(), "read the nice value of", e))?;
+        let main = process::Pid::from_raw(pid as i32).ok_or(ControlError::NotFound(pid))?;
+        process::setpriority_process(Some(main), nice.get())
+            .map_err(|e| errno(pid, "renice", e))?;
+        let tids = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map_err(|_| ControlError::NotFound(pid))?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&t| t != pid as i32)
+            .filter_map(process::Pid::from_raw);
+        for tid in tids {
+            match process::setpriority_process(Some(tid), nice.get()) {
+                // A thread that ended meanwhile has no nice value to set.
+                Ok(()) | Err(Errno::SRCH) => {}
+                Err(e) => return Err(errno(pid, "renice a thread of", e)),
+            }
+        }
+        let now = process::getpriority_process(Some(main))
+            .map_err(|e| errno(pid, "read the nice value of", e))?;
         if self.has_exited() {
-            return Err(ControlError::NotFound(self.pid.get()));
+            return Err(ControlError::NotFound(pid));
         }
         Ok(now)
     }
@@ -292,6 +306,45 @@ mod tests {
         let status = child.wait().unwrap();
         assert!(!status.success());
         assert!(t.has_exited());
+    }
+
+    /// Field 19 of /proc/<pid>/task/<tid>/stat is the nice value.
+    fn thread_nices(pid: u32) -> Vec<i64> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .map(|e| {
+                let stat = std::fs::read_to_string(e.unwrap().path().join("stat")).unwrap();
+                let after = &stat[stat.rfind(')').unwrap() + 2..];
+                after.split_whitespace().nth(16).unwrap().parse().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn renice_reaches_every_thread_of_the_process() {
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import threading,time\n\
+                 threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n\
+                 time.sleep(30)",
+            ])
+            .spawn()
+            .expect("python3 runs (scripts/test installs it)");
+        let id = child.id();
+        while thread_nices(id).len() < 2 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let t = Target::open(pid(id), None).unwrap();
+        let got = t.renice(Nice::new(13).unwrap()).unwrap();
+        let nices = thread_nices(id);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(got, 13);
+        assert!(
+            nices.len() >= 2 && nices.iter().all(|&n| n == 13),
+            "{nices:?}"
+        );
     }
 
     #[test]

@@ -161,11 +161,37 @@ impl Store {
     }
 }
 
+/// A database made by an older hostwatch (or by hand) may be readable by
+/// others; it holds job output and the audit. Files the agent owns are made
+/// 0600; the database's mode is what SQLite gives new `-wal`/`-shm` files.
+fn tighten_existing(path: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = rustix::process::geteuid().as_raw();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_file() && m.uid() == me && m.mode() & 0o077 != 0 {
+            match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {
+                    tracing::warn!(file = %p.display(), "the database was readable by others: made it 0600")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %p.display(), error = %e, "the database is readable by others and could not be made 0600")
+                }
+            }
+        }
+    }
+}
+
 /// Makes a missing database file with mode 0600 before SQLite opens it, so
 /// it is never readable by others, not even for a moment. SQLite gives the
 /// `-wal`, `-shm` and `-journal` files it makes the database file's mode
 /// (and, as root, its owner), so they are private from the start too. An
-/// existing file is left as it is.
+/// existing file the agent owns is made 0600.
 fn create_private(path: &Path) -> Result<()> {
     let create = |source| StoreError::Create {
         path: path.to_owned(),
@@ -180,6 +206,7 @@ fn create_private(path: &Path) -> Result<()> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            tighten_existing(path);
             // A symlink to nothing: SQLite would create its target with
             // the default mode (0644).
             match std::fs::metadata(path) {

@@ -92,3 +92,37 @@ async fn a_thread_of_another_process_is_not_a_process() {
     child.wait().unwrap();
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn another_name_for_an_allowed_program_is_not_allowed() {
+    // A multi-call binary acts by the name it is called with: allowing it
+    // under one name must not allow its other names.
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("listing");
+    std::fs::copy("/bin/true", &real).unwrap();
+    let alias = dir.path().join("shell");
+    std::os::unix::fs::symlink(&real, &alias).unwrap();
+    let allowed = real.display().to_string();
+    let app = crate::helpers::spawn_with(|s| s.control.spawn_allow = vec![allowed]).await;
+    let body = |p: &std::path::Path| format!(r#"{{"command": "{}"}}"#, p.display());
+    let r = app
+        .request(
+            "POST",
+            "/api/v1/processes",
+            Some(CONTROL_TOKEN),
+            Some(body(&alias).as_bytes()),
+        )
+        .await;
+    let detail = r.problem(403);
+    assert!(detail.contains("spawn_allow"), "{detail}");
+    let r = app
+        .request(
+            "POST",
+            "/api/v1/processes",
+            Some(CONTROL_TOKEN),
+            Some(body(&real).as_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    app.stop().await;
+}

@@ -44,6 +44,18 @@ async fn the_generated_token_the_database_its_wal_and_shm_are_0600() {
 }
 
 #[actix_web::test]
+async fn a_database_an_older_agent_left_readable_by_others_is_made_private() {
+    let first = spawn_with(|_| {}).await;
+    let dir = first.stop().await;
+    let db = dir.path().join("hostwatch.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let settings = test_settings(dir.path());
+    let app = crate::helpers::spawn_in(dir, settings).await;
+    assert_eq!(mode(&app.db_path()), 0o600);
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn a_database_path_that_is_a_symlink_to_nothing_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("elsewhere.db");

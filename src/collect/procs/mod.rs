@@ -45,10 +45,11 @@ pub struct Query {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum View {
     /// Everything the agent can read.
-    #[default]
     Full,
     /// What an unprivileged local user can read of another user's process:
     /// the fields behind ptrace checks are never read, and shown as null.
+    /// The default, so a caller that forgets to choose shows less, not more.
+    #[default]
     Unprivileged,
 }
 
