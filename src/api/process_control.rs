@@ -85,9 +85,12 @@ async fn spawn(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SignalQuery {
-    /// TERM (default), KILL, INT, HUP, QUIT, USR1, USR2, STOP or CONT.
+    /// TERM (default), KILL, INT, HUP, QUIT, USR1, USR2, STOP or CONT; also
+    /// read in lower case and with a `SIG` prefix.
+    #[param(value_type = Option<crate::domain::Signal>, inline)]
     signal: Option<String>,
-    /// Wait up to this long (e.g. `5s`, at most `60s`) for the process to be gone.
+    /// Wait up to this long, at most 60s (e.g. `5s` or `500ms`), for the process to be gone.
+    #[param(pattern = r"^(([0-9]|[1-5][0-9]|60)s|([0-9]{1,4}|[1-5][0-9]{4}|60000)ms)$")]
     wait: Option<String>,
 }
 
@@ -102,13 +105,14 @@ pub struct Signalled {
 /// Send a signal to a process. PID 1, the agent and its ancestors are refused.
 #[utoipa::path(
     tag = "processes",
-    params(("pid" = u32, Path, description = "The process id"), SignalQuery),
+    params(("pid" = i32, Path, description = "The process id", minimum = 1, maximum = 2147483647), SignalQuery),
     responses(
         (status = 200, description = "The signal was sent", body = Signalled),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 500, response = Internal),
     ),
     security(("bearer" = []))
 )]
@@ -178,7 +182,7 @@ fn parse_signal(pid: &str, q: &SignalQuery) -> Result<(Pid, Signal, Option<Durat
 #[serde(deny_unknown_fields)]
 pub struct ReniceBody {
     /// -20 (most favoured) to 19.
-    #[schema(example = 10)]
+    #[schema(example = 10, minimum = -20, maximum = 19)]
     pub nice: i64,
 }
 
@@ -192,7 +196,7 @@ pub struct Reniced {
 /// Change a process's nice value. PID 1, the agent and its ancestors are refused.
 #[utoipa::path(
     tag = "processes",
-    params(("pid" = u32, Path, description = "The process id")),
+    params(("pid" = i32, Path, description = "The process id", minimum = 1, maximum = 2147483647)),
     request_body = ReniceBody,
     responses(
         (status = 200, description = "The new nice value", body = Reniced),
@@ -202,6 +206,7 @@ pub struct Reniced {
         (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
+        (status = 500, response = Internal),
     ),
     security(("bearer" = []))
 )]

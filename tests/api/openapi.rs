@@ -161,3 +161,33 @@ async fn swagger_ui_is_served_and_the_bare_path_redirects() {
     let _: Value = app.get("/api-docs/openapi.json").await.json();
     app.stop().await;
 }
+
+/// The schema a `{"$ref"}` or `{"oneOf": [null, {"$ref"}]}` property names.
+fn referenced<'a>(doc: &'a Value, property: &'a Value) -> &'a Value {
+    let r = property["$ref"]
+        .as_str()
+        .or_else(|| {
+            property["oneOf"]
+                .as_array()?
+                .iter()
+                .find_map(|v| v["$ref"].as_str())
+        })
+        .unwrap_or_else(|| panic!("no reference in {property}"));
+    doc.pointer(r.trim_start_matches('#')).unwrap()
+}
+
+#[actix_web::test]
+async fn process_and_host_cpu_times_are_told_apart() {
+    let app = spawn_app().await;
+    let doc = app.get("/api-docs/openapi.json").await.json();
+    let schemas = &doc["components"]["schemas"];
+    let process = referenced(&doc, &schemas["ProcessInfo"]["properties"]["cpu_times"]);
+    let host = referenced(&doc, &schemas["SystemSnapshot"]["properties"]["cpu_times"]);
+    assert!(
+        process["properties"]["children_user"].is_object(),
+        "{process}"
+    );
+    assert!(host["properties"]["idle"].is_object(), "{host}");
+    assert_ne!(process, host);
+    app.stop().await;
+}
