@@ -1,7 +1,7 @@
 //! The OpenAPI document describes every route the app serves, with the
 //! bearer scheme, and the Swagger UI serves it.
 
-use crate::helpers::{CONTROL_TOKEN, spawn_app};
+use crate::helpers::{CONTROL_TOKEN, contract, spawn_app};
 use serde_json::Value;
 
 /// The routes of SPEC §4 built so far, as (method, path).
@@ -190,4 +190,65 @@ async fn process_and_host_cpu_times_are_told_apart() {
     assert!(host["properties"]["idle"].is_object(), "{host}");
     assert_ne!(process, host);
     app.stop().await;
+}
+
+// The guard every test's answers pass through must be able to fail.
+
+#[test]
+#[should_panic(expected = "status 418 is not documented")]
+fn the_contract_guard_refuses_an_undocumented_status() {
+    contract::check("GET", "/api/v1/sampler", 418, "application/json", b"{}");
+}
+
+#[test]
+#[should_panic(expected = "does not match its documented schema")]
+fn the_contract_guard_refuses_host_cpu_times_in_a_process() {
+    let host_shaped = br#"{"pid": 7, "cpu_times": {"user": 1.0, "nice": 0.0, "system": 1.0, "idle": 9.0}}"#;
+    contract::check(
+        "GET",
+        "/api/v1/processes/7",
+        200,
+        "application/json",
+        host_shaped,
+    );
+}
+
+#[test]
+#[should_panic(expected = "documented: [\"application/x-ndjson\", \"text/csv\"]")]
+fn the_contract_guard_refuses_an_undocumented_content_type() {
+    contract::check(
+        "GET",
+        "/api/v1/checks/export?format=csv",
+        200,
+        "text/html",
+        b"<p>",
+    );
+}
+
+#[test]
+fn the_contract_guard_takes_a_documented_answer_and_skips_what_is_not_documented() {
+    let problem = br#"{"type": "urn:hostwatch:problem:not-found", "title": "Not Found", "status": 404, "detail": "no check has id 9"}"#;
+    contract::check(
+        "GET",
+        "/api/v1/checks/9",
+        404,
+        "application/problem+json",
+        problem,
+    );
+    let process = br#"{"pid": 7, "cpu_times": {"user": 1.0, "system": 1.0, "children_user": 0.0, "children_system": 0.0}}"#;
+    contract::check(
+        "GET",
+        "/api/v1/processes/7?fields=all",
+        200,
+        "application/json",
+        process,
+    );
+    contract::check(
+        "GET",
+        "/api/v1/checks/export?format=csv",
+        200,
+        "text/csv; charset=utf-8",
+        b"id\n",
+    );
+    contract::check("GET", "/swagger-ui/", 200, "text/html", b"<html>");
 }
