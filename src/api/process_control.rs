@@ -90,7 +90,8 @@ pub struct SignalQuery {
     #[param(value_type = Option<crate::domain::Signal>, inline)]
     signal: Option<String>,
     /// Wait up to this long, at most 60s (e.g. `5s` or `500ms`), for the process to be gone.
-    #[param(pattern = r"^(([0-9]|[1-5][0-9]|60)s|([0-9]{1,4}|[1-5][0-9]{4}|60000)ms)$")]
+    // White space is Rust's (`str::trim`), which the parser applies.
+    #[param(pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(([0-9]|[1-5][0-9]|60)s|([0-9]{1,4}|[1-5][0-9]{4}|60000)ms)[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$")]
     wait: Option<String>,
 }
 
@@ -183,7 +184,24 @@ fn parse_signal(pid: &str, q: &SignalQuery) -> Result<(Pid, Signal, Option<Durat
 pub struct ReniceBody {
     /// -20 (most favoured) to 19.
     #[schema(example = 10, minimum = -20, maximum = 19)]
+    #[serde(deserialize_with = "whole_number")]
     pub nice: i64,
+}
+
+/// `10` or `10.0`: one number to JSON Schema, so both are the integer the
+/// document asks for; `10.5` is not.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        // i64::MAX as f64 is 2^63, one past the range.
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number"
+        ))),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -36,8 +36,9 @@ pub struct ListQuery {
     offset: Option<usize>,
     /// A comma list of fields, or `all` (default: the common ones); `pid` is
     /// always given. `user`, `rss_bytes` and `started` name `username`,
-    /// `memory_info` and `create_time`.
-    #[param(pattern = r"^ *(all *|(pid|ppid|name|cmdline|exe|cwd|username|uids|gids|status|terminal|create_time|cpu_percent|cpu_times|memory_percent|memory_info|nice|priority|num_threads|threads|num_fds|open_files|connections|memory_maps|num_ctx_switches|io_counters|io_delay_seconds|pgrp|tty_nr|user|rss_bytes|started)? *(, *(pid|ppid|name|cmdline|exe|cwd|username|uids|gids|status|terminal|create_time|cpu_percent|cpu_times|memory_percent|memory_info|nice|priority|num_threads|threads|num_fds|open_files|connections|memory_maps|num_ctx_switches|io_counters|io_delay_seconds|pgrp|tty_nr|user|rss_bytes|started)? *)*)$")]
+    /// `memory_info` and `create_time`. White space around names is ignored.
+    // White space is Rust's (`str::trim`), which the parser applies.
+    #[param(pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(all[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*|(pid|ppid|name|cmdline|exe|cwd|username|uids|gids|status|terminal|create_time|cpu_percent|cpu_times|memory_percent|memory_info|nice|priority|num_threads|threads|num_fds|open_files|connections|memory_maps|num_ctx_switches|io_counters|io_delay_seconds|pgrp|tty_nr|user|rss_bytes|started)?[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(,[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(pid|ppid|name|cmdline|exe|cwd|username|uids|gids|status|terminal|create_time|cpu_percent|cpu_times|memory_percent|memory_info|nice|priority|num_threads|threads|num_fds|open_files|connections|memory_maps|num_ctx_switches|io_counters|io_delay_seconds|pgrp|tty_nr|user|rss_bytes|started)?[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)*)$")]
     fields: Option<String>,
 }
 

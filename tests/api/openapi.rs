@@ -252,3 +252,27 @@ fn the_contract_guard_takes_a_documented_answer_and_skips_what_is_not_documented
     );
     contract::check("GET", "/swagger-ui/", 200, "text/html", b"<html>");
 }
+
+#[actix_web::test]
+async fn an_integer_in_a_body_may_be_written_with_a_zero_fraction() {
+    // JSON Schema reads 5.0 as the integer 5, and so must the agent.
+    let app = spawn_app().await;
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let path = format!("/api/v1/processes/{}", sleeper.id());
+    let r = app
+        .request("PATCH", &path, Some(CONTROL_TOKEN), Some(br#"{"nice": 5.0}"#))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["nice"], 5);
+    let d = app
+        .request("PATCH", &path, Some(CONTROL_TOKEN), Some(br#"{"nice": 5.5}"#))
+        .await
+        .problem(400);
+    assert!(d.contains("whole number"), "{d}");
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    app.stop().await;
+}
