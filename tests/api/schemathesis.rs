@@ -22,8 +22,9 @@ use std::{
 /// and coverage phases, well over the 2,000 cases the run must reach.
 const EXAMPLES_PER_OPERATION: &str = "60";
 const LEAST_CASES: u64 = 2_000;
-/// The whole run, fuzzer included, stays well inside nextest's limit.
-const WALL_CLOCK: Duration = Duration::from_secs(150);
+/// The fuzzer's run; about 95 s on an idle 2-core machine. nextest runs this
+/// test alone and ends it at 240 s (.config/nextest.toml).
+const WALL_CLOCK: Duration = Duration::from_secs(200);
 /// Pinned where `scripts/test` installs it.
 const VENV: &str = ".venv-test";
 
