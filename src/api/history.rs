@@ -45,7 +45,9 @@ pub struct SeriesQuery {
     /// window may hold at most 10000 buckets. Also read: other units
     /// (`ms`, `us`, `ns`, `w`, `M`, `y` and long names) and sums such as `1h30m`.
     // White space is Rust's (`str::trim`), which the parser applies.
-    #[param(pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([1-9][0-9]{0,5}(s|m|h|d)|[1-9][0-9]{0,2}000ms)[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$")]
+    #[param(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([1-9][0-9]{0,5}(s|m|h|d)|[1-9][0-9]{0,2}000ms)[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     step: Option<String>,
     /// For `disk`: the mount point (default `/`).
     mount: Option<String>,

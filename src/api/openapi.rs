@@ -144,16 +144,18 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
 #[cfg(test)]
 mod tests {
     use super::super::{
-        agent, audit, checks, directories, export, health, history, jobs, metrics,
-        process_control, processes, sampler, services, users,
+        agent, audit, checks, directories, export, health, history, jobs, metrics, process_control,
+        processes, sampler, services, users,
     };
     use actix_web::App;
     use serde_json::Value;
     use std::collections::BTreeMap;
     use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
 
-    /// Each resource's routes under the prefix `api::configure` gives them.
-    const MODULES: [(&str, &str, fn(&mut ServiceConfig)); 14] = [
+    /// A module's name, the prefix `api::configure` mounts it under, and its routes.
+    type Module = (&'static str, &'static str, fn(&mut ServiceConfig));
+
+    const MODULES: [Module; 14] = [
         ("health", "", |cfg| {
             cfg.service(health::healthz).service(metrics::metrics);
         }),

@@ -203,7 +203,8 @@ fn the_contract_guard_refuses_an_undocumented_status() {
 #[test]
 #[should_panic(expected = "does not match its documented schema")]
 fn the_contract_guard_refuses_host_cpu_times_in_a_process() {
-    let host_shaped = br#"{"pid": 7, "cpu_times": {"user": 1.0, "nice": 0.0, "system": 1.0, "idle": 9.0}}"#;
+    let host_shaped =
+        br#"{"pid": 7, "cpu_times": {"user": 1.0, "nice": 0.0, "system": 1.0, "idle": 9.0}}"#;
     contract::check(
         "GET",
         "/api/v1/processes/7",
@@ -263,12 +264,22 @@ async fn an_integer_in_a_body_may_be_written_with_a_zero_fraction() {
         .unwrap();
     let path = format!("/api/v1/processes/{}", sleeper.id());
     let r = app
-        .request("PATCH", &path, Some(CONTROL_TOKEN), Some(br#"{"nice": 5.0}"#))
+        .request(
+            "PATCH",
+            &path,
+            Some(CONTROL_TOKEN),
+            Some(br#"{"nice": 5.0}"#),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["nice"], 5);
     let d = app
-        .request("PATCH", &path, Some(CONTROL_TOKEN), Some(br#"{"nice": 5.5}"#))
+        .request(
+            "PATCH",
+            &path,
+            Some(CONTROL_TOKEN),
+            Some(br#"{"nice": 5.5}"#),
+        )
         .await
         .problem(400);
     assert!(d.contains("whole number"), "{d}");

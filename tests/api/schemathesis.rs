@@ -32,7 +32,11 @@ const VENV: &str = ".venv-test";
 fn schemathesis() -> PathBuf {
     let st = std::env::var_os("HOSTWATCH_SCHEMATHESIS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(VENV).join("bin/st"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(VENV)
+                .join("bin/st")
+        });
     // Never skipped: a missing fuzzer fails the test, in CI and out of it.
     assert!(
         st.is_file(),
@@ -113,7 +117,11 @@ spawn_allow = ["/bin/true", "/bin/echo"]
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("the isolated agent did not start: {:?}", child.try_wait()));
-        if let Some(p) = line.split("port=").nth(1).filter(|_| line.contains("listening")) {
+        if let Some(p) = line
+            .split("port=")
+            .nth(1)
+            .filter(|_| line.contains("listening"))
+        {
             break p.trim().parse().unwrap();
         }
     };
@@ -153,7 +161,10 @@ fn assert_isolated(port: u16) {
         .collect();
     assert!(pids.len() <= 2 && pids.contains(&1), "not isolated: {body}");
     let (status, body) = get(port, &format!("/api/v1/processes/{}", std::process::id()));
-    assert_eq!(status, 404, "the test runner is visible to the agent: {body}");
+    assert_eq!(
+        status, 404,
+        "the test runner is visible to the agent: {body}"
+    );
 }
 
 /// `N generated` from the summary's "Test cases:" section.
@@ -175,9 +186,15 @@ fn schemathesis_finds_no_failure_in_the_whole_document() {
         .arg("--config-file")
         .arg(here.join("schemathesis.toml"))
         .arg("run")
-        .arg(format!("http://127.0.0.1:{}/api-docs/openapi.json", agent.port))
+        .arg(format!(
+            "http://127.0.0.1:{}/api-docs/openapi.json",
+            agent.port
+        ))
         .args(["--checks", "all"])
-        .args(["--header", &format!("Authorization: Bearer {CONTROL_TOKEN}")])
+        .args([
+            "--header",
+            &format!("Authorization: Bearer {CONTROL_TOKEN}"),
+        ])
         .args(["--max-examples", EXAMPLES_PER_OPERATION])
         // One: two threads meet a CPython 3.11 fault in `ast` ("AST constructor recursion
         // depth mismatch") when Hypothesis describes its strategies; Python is

@@ -30,12 +30,22 @@ fn contract() -> &'static Contract {
             .as_object()
             .expect("the document has paths")
             .keys()
-            .map(|t| (ResourceDef::new(t.as_str()), t.clone(), t.matches('{').count()))
+            .map(|t| {
+                (
+                    ResourceDef::new(t.as_str()),
+                    t.clone(),
+                    t.matches('{').count(),
+                )
+            })
             .collect();
         let mut bodies: Vec<Value> = Vec::new();
         for item in doc["paths"].as_object().into_iter().flat_map(Map::values) {
             for op in item.as_object().into_iter().flat_map(Map::values) {
-                for response in op["responses"].as_object().into_iter().flat_map(Map::values) {
+                for response in op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(Map::values)
+                {
                     let response = resolve(&doc, response);
                     for (media, content) in response["content"].as_object().into_iter().flatten() {
                         if is_json(media)
@@ -129,12 +139,18 @@ pub fn check(method: &str, target: &str, status: u16, content_type: &str, body: 
         .get(status.to_string())
         .or_else(|| documented.get("default"))
     else {
-        let known: Vec<&String> = documented.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+        let known: Vec<&String> = documented
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
         panic!("{route}: status {status} is not documented (documented: {known:?}); body: {text}");
     };
     let content = resolve(&c.doc, response)["content"].as_object();
     let Some(content) = content.filter(|m| !m.is_empty()) else {
-        assert!(body.is_empty(), "{route}: {status} is documented without a body, got: {text}");
+        assert!(
+            body.is_empty(),
+            "{route}: {status} is documented without a body, got: {text}"
+        );
         return;
     };
     let media = essence(content_type);
@@ -148,10 +164,13 @@ pub fn check(method: &str, target: &str, status: u16, content_type: &str, body: 
     let Some(schema) = declared.get("schema") else {
         return;
     };
-    let instance: Value = serde_json::from_slice(body)
-        .unwrap_or_else(|e| panic!("{route}: {status} says `{content_type}` but is not JSON ({e}): {text}"));
+    let instance: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
+        panic!("{route}: {status} says `{content_type}` but is not JSON ({e}): {text}")
+    });
     let idx = c.compiled[&schema.to_string()];
     if let Err(e) = c.schemas.validate(&instance, idx) {
-        panic!("{route}: the {status} body does not match its documented schema {schema}:\n{e}\nbody: {text}");
+        panic!(
+            "{route}: the {status} body does not match its documented schema {schema}:\n{e}\nbody: {text}"
+        );
     }
 }
