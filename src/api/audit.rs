@@ -17,8 +17,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// How many rows, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Only rows with a smaller id: the last id of the previous page.
+    #[param(minimum = -9223372036854775808i64, maximum = 9223372036854775807i64)]
     before_id: Option<i64>,
 }
 

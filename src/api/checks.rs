@@ -28,13 +28,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Oldest time included, RFC 3339 (e.g. `2026-11-22T01:00:00Z`).
+    /// Oldest time included, RFC 3339 (e.g. `2026-11-22T01:00:00Z`); before `until`.
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// Newest time, excluded, RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
     /// How many checks, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Only checks with a smaller id: the last id of the previous page.
+    #[param(minimum = -9223372036854775808i64, maximum = 9223372036854775807i64)]
     before_id: Option<i64>,
 }
 
@@ -126,7 +130,8 @@ async fn latest(state: web::Data<AppState>, _: ReadAccess) -> Result<web::Json<C
 /// One check by id.
 #[utoipa::path(
     tag = "checks",
-    params(("id" = i64, Path, description = "The check's id")),
+    params(("id" = i64, Path, description = "The check's id",
+        minimum = -9223372036854775808i64, maximum = 9223372036854775807i64)),
     responses(
         (status = 200, description = "The check", body = Check),
         (status = 400, response = BadRequest),

@@ -38,9 +38,11 @@ pub struct ExportQuery {
     /// `csv` (one row per check, the scalar figures) or `ndjson` (one whole check per line).
     #[param(inline)]
     format: Format,
-    /// Start, RFC 3339 (default: the oldest check).
+    /// Start, RFC 3339 (default: the oldest check); before `until`.
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// End, excluded, RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
 }
 
@@ -49,7 +51,9 @@ pub struct ExportQuery {
     tag = "checks",
     params(ExportQuery),
     responses(
-        (status = 200, description = "The checks, oldest first", content_type = "text/csv", body = String),
+        (status = 200, description = "The checks, oldest first: CSV with a header row for `format=csv`, \
+            one JSON check per line for `format=ndjson`",
+            content((String = "text/csv"), (String = "application/x-ndjson"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
     ),

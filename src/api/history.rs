@@ -25,6 +25,7 @@ const MAX_BUCKETS: i64 = 10_000;
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// How many values, 1–10000 (default 60).
+    #[param(minimum = 1, maximum = 10000)]
     size: Option<u32>,
     /// For `disk`: the mount point (default `/`).
     mount: Option<String>,
@@ -34,11 +35,19 @@ pub struct HistoryQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SeriesQuery {
-    /// Start, RFC 3339 (default: one hour before `until`).
+    /// Start, RFC 3339 (default: one hour before `until`); before `until`.
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// End, excluded, RFC 3339 (default: now).
+    #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
-    /// Bucket width such as `1m` or `1h` (default `5m`); at most 10000 buckets.
+    /// Bucket width, 1s or more, such as `30s`, `1m` or `1h` (default `5m`); the
+    /// window may hold at most 10000 buckets. Also read: other units
+    /// (`ms`, `us`, `ns`, `w`, `M`, `y` and long names) and sums such as `1h30m`.
+    // White space is Rust's (`str::trim`), which the parser applies.
+    #[param(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([1-9][0-9]{0,5}(s|m|h|d)|[1-9][0-9]{0,2}000ms)[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     step: Option<String>,
     /// For `disk`: the mount point (default `/`).
     mount: Option<String>,
@@ -48,9 +57,11 @@ pub struct SeriesQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
-    /// Start, RFC 3339 (default: all stored checks).
+    /// Start, RFC 3339 (default: all stored checks); before `until`.
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// End, excluded, RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
     /// The filesystem the disk figures are about (default `/`).
     mount: Option<String>,
@@ -59,7 +70,7 @@ pub struct SummaryQuery {
 /// The last `size` values of one metric, oldest first.
 #[utoipa::path(
     tag = "checks",
-    params(("metric" = String, Path, description = "cpu, memory, swap, load1 or disk"), HistoryQuery),
+    params(("metric" = inline(super::openapi::MetricName), Path, description = "The metric"), HistoryQuery),
     responses(
         (status = 200, description = "Values, oldest first", body = Vec<HistoryPoint>),
         (status = 400, response = BadRequest),
@@ -86,7 +97,7 @@ async fn history(
 /// Minimum, average, maximum and count of one metric per `step` over a window.
 #[utoipa::path(
     tag = "checks",
-    params(("metric" = String, Path, description = "cpu, memory, swap, load1 or disk"), SeriesQuery),
+    params(("metric" = inline(super::openapi::MetricName), Path, description = "The metric"), SeriesQuery),
     responses(
         (status = 200, description = "Buckets in time order; buckets without checks are left out", body = Vec<SeriesBucket>),
         (status = 400, response = BadRequest),

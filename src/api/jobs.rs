@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct JobsQuery {
     /// How many jobs, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -33,6 +34,7 @@ pub struct JobsQuery {
         (status = 200, description = "Jobs, newest first", body = Vec<Job>),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 500, response = Internal),
     ),
     security(("bearer" = []))
@@ -55,11 +57,13 @@ async fn list(
 /// One job: command, pid, start, running or exit status, last 64 KiB of output.
 #[utoipa::path(
     tag = "processes",
-    params(("job_id" = i64, Path, description = "The job's id, from the spawn answer")),
+    params(("job_id" = i64, Path, description = "The job's id, from the spawn answer",
+        minimum = -9223372036854775808i64, maximum = 9223372036854775807i64)),
     responses(
         (status = 200, description = "The job", body = Job),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
     ),

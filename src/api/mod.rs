@@ -104,13 +104,15 @@ fn configure(cfg: &mut ServiceConfig) {
         );
 }
 
-/// The OpenAPI document, collected from the handlers.
+/// The OpenAPI document, collected from the handlers, with the answers
+/// every route shares added.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new()
+    let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(openapi::ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
+    openapi::add_common_responses(&mut api);
     api
 }
 

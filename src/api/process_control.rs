@@ -85,9 +85,15 @@ async fn spawn(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SignalQuery {
-    /// TERM (default), KILL, INT, HUP, QUIT, USR1, USR2, STOP or CONT.
+    /// TERM (default), KILL, INT, HUP, QUIT, USR1, USR2, STOP or CONT; also
+    /// read in lower case and with a `SIG` prefix.
+    #[param(value_type = Option<crate::domain::Signal>, inline)]
     signal: Option<String>,
-    /// Wait up to this long (e.g. `5s`, at most `60s`) for the process to be gone.
+    /// Wait up to this long, at most 60s (e.g. `5s` or `500ms`), for the process to be gone.
+    // White space is Rust's (`str::trim`), which the parser applies.
+    #[param(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(([0-9]|[1-5][0-9]|60)s|([0-9]{1,4}|[1-5][0-9]{4}|60000)ms)[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     wait: Option<String>,
 }
 
@@ -102,13 +108,14 @@ pub struct Signalled {
 /// Send a signal to a process. PID 1, the agent and its ancestors are refused.
 #[utoipa::path(
     tag = "processes",
-    params(("pid" = u32, Path, description = "The process id"), SignalQuery),
+    params(("pid" = i32, Path, description = "The process id", minimum = 1, maximum = 2147483647), SignalQuery),
     responses(
         (status = 200, description = "The signal was sent", body = Signalled),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 500, response = Internal),
     ),
     security(("bearer" = []))
 )]
@@ -178,8 +185,25 @@ fn parse_signal(pid: &str, q: &SignalQuery) -> Result<(Pid, Signal, Option<Durat
 #[serde(deny_unknown_fields)]
 pub struct ReniceBody {
     /// -20 (most favoured) to 19.
-    #[schema(example = 10)]
+    #[schema(example = 10, minimum = -20, maximum = 19)]
+    #[serde(deserialize_with = "whole_number")]
     pub nice: i64,
+}
+
+/// `10` or `10.0`: one number to JSON Schema, so both are the integer the
+/// document asks for; `10.5` is not.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        // i64::MAX as f64 is 2^63, one past the range.
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number"
+        ))),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -192,7 +216,7 @@ pub struct Reniced {
 /// Change a process's nice value. PID 1, the agent and its ancestors are refused.
 #[utoipa::path(
     tag = "processes",
-    params(("pid" = u32, Path, description = "The process id")),
+    params(("pid" = i32, Path, description = "The process id", minimum = 1, maximum = 2147483647)),
     request_body = ReniceBody,
     responses(
         (status = 200, description = "The new nice value", body = Reniced),
@@ -202,6 +226,7 @@ pub struct Reniced {
         (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
+        (status = 500, response = Internal),
     ),
     security(("bearer" = []))
 )]

@@ -23,14 +23,24 @@ pub struct ListQuery {
     /// Only processes whose name or command line contains this.
     name: Option<String>,
     /// `cpu`, `memory`, `pid` (default), `name` or `started`.
+    #[param(value_type = Option<super::openapi::SortBy>, inline)]
     sort: Option<String>,
     /// `asc` or `desc` (default: `desc` for cpu, memory and started, else `asc`).
+    #[param(value_type = Option<super::openapi::Order>, inline)]
     order: Option<String>,
     /// How many to answer (default: all).
+    #[param(minimum = 0, maximum = 18446744073709551615u64)]
     limit: Option<usize>,
     /// How many to skip first.
+    #[param(minimum = 0, maximum = 18446744073709551615u64)]
     offset: Option<usize>,
-    /// A comma list of fields, or `all` (default: the common ones).
+    /// A comma list of fields, or `all` (default: the common ones); `pid` is
+    /// always given. `user`, `rss_bytes` and `started` name `username`,
+    /// `memory_info` and `create_time`. White space around names is ignored.
+    // White space is Rust's (`str::trim`), which the parser applies.
+    #[param(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(all[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*|(pid|ppid|name|cmdline|exe|cwd|username|uids|gids|status|terminal|create_time|cpu_percent|cpu_times|memory_percent|memory_info|nice|priority|num_threads|threads|num_fds|open_files|connections|memory_maps|num_ctx_switches|io_counters|io_delay_seconds|pgrp|tty_nr|user|rss_bytes|started)?[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(,[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(pid|ppid|name|cmdline|exe|cwd|username|uids|gids|status|terminal|create_time|cpu_percent|cpu_times|memory_percent|memory_info|nice|priority|num_threads|threads|num_fds|open_files|connections|memory_maps|num_ctx_switches|io_counters|io_delay_seconds|pgrp|tty_nr|user|rss_bytes|started)?[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)*)$"
+    )]
     fields: Option<String>,
 }
 
@@ -81,6 +91,7 @@ impl ListQuery {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
+        (status = 503, response = super::openapi::Busy),
     ),
     security((), ("bearer" = []))
 )]
@@ -121,13 +132,14 @@ pub fn pid_of(s: &str) -> Result<Pid, ApiError> {
 /// Every field of one process.
 #[utoipa::path(
     tag = "processes",
-    params(("pid" = u32, Path, description = "The process id")),
+    params(("pid" = i32, Path, description = "The process id", minimum = 1, maximum = 2147483647)),
     responses(
         (status = 200, description = "The process", body = ProcessInfo),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
+        (status = 503, response = super::openapi::Busy),
     ),
     security((), ("bearer" = []))
 )]

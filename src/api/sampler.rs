@@ -26,7 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct StartRequest {
     /// Seconds between checks, 0.01 to 86400 (fractions allowed); a running
     /// sampler takes the new interval from its next check on.
-    #[schema(example = 60)]
+    #[schema(example = 60, minimum = 0.01, maximum = 86400)]
     pub interval_seconds: Option<f64>,
 }
 
@@ -48,13 +48,16 @@ async fn status(state: web::Data<AppState>, _: ReadAccess) -> web::Json<SamplerS
 /// sampler changes nothing but the interval given.
 #[utoipa::path(
     tag = "sampler",
-    request_body(content = Option<StartRequest>, description = "Optional: the interval", content_type = "application/json"),
+    // A reference, not `Option<StartRequest>`: the body may be left out, but a
+    // JSON `null` is not read as "no body" (400).
+    request_body(content = ref("#/components/schemas/StartRequest"), description = "Optional: the interval", content_type = "application/json"),
     responses(
         (status = 200, description = "The sampler's state after starting", body = SamplerStatus),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
+        (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ),
     security(("bearer" = []))

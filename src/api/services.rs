@@ -42,7 +42,8 @@ async fn list(state: web::Data<AppState>, _: ReadAccess) -> web::Json<Vec<Servic
 /// One watched service and its state now.
 #[utoipa::path(
     tag = "services",
-    params(("name" = String, Path, description = "The service's name in the config")),
+    params(("name" = String, Path, description = "The service's name in the config: 1 to 64 letters, digits, `.`, `_`, `@` or `-`, but not `.` or `..`",
+        pattern = r"^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\.\.[A-Za-z0-9._@-]{1,62})$")),
     responses(
         (status = 200, description = "The service, probed now", body = ServiceView),
         (status = 401, response = Unauthorized),
@@ -64,13 +65,15 @@ async fn one(
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// How many checks, 1–10000 (default 60).
+    #[param(minimum = 1, maximum = 10000)]
     size: Option<u32>,
 }
 
 /// The service's state in the last `size` checks, oldest first.
 #[utoipa::path(
     tag = "services",
-    params(("name" = String, Path, description = "The service's name in the config"), HistoryQuery),
+    params(("name" = String, Path, description = "The service's name in the config: 1 to 64 letters, digits, `.`, `_`, `@` or `-`, but not `.` or `..`",
+        pattern = r"^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\.\.[A-Za-z0-9._@-]{1,62})$"), HistoryQuery),
     responses(
         (status = 200, description = "States, oldest first", body = Vec<ServicePoint>),
         (status = 400, response = BadRequest),
@@ -100,7 +103,8 @@ async fn history(
 /// Start the service and wait (bounded by its timeout) until it runs.
 #[utoipa::path(
     tag = "services",
-    params(("name" = String, Path, description = "The service's name in the config")),
+    params(("name" = String, Path, description = "The service's name in the config: 1 to 64 letters, digits, `.`, `_`, `@` or `-`, but not `.` or `..`",
+        pattern = r"^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\.\.[A-Za-z0-9._@-]{1,62})$")),
     responses(
         (status = 200, description = "The service, now running", body = ServiceView),
         (status = 401, response = Unauthorized),
@@ -124,7 +128,8 @@ async fn start(
 /// Stop the service and wait (bounded by its timeout) until it has stopped.
 #[utoipa::path(
     tag = "services",
-    params(("name" = String, Path, description = "The service's name in the config")),
+    params(("name" = String, Path, description = "The service's name in the config: 1 to 64 letters, digits, `.`, `_`, `@` or `-`, but not `.` or `..`",
+        pattern = r"^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\.\.[A-Za-z0-9._@-]{1,62})$")),
     responses(
         (status = 200, description = "The service, now stopped", body = ServiceView),
         (status = 401, response = Unauthorized),
@@ -148,7 +153,8 @@ async fn stop(
 /// Restart the service and wait (bounded by its timeout) until it runs again.
 #[utoipa::path(
     tag = "services",
-    params(("name" = String, Path, description = "The service's name in the config")),
+    params(("name" = String, Path, description = "The service's name in the config: 1 to 64 letters, digits, `.`, `_`, `@` or `-`, but not `.` or `..`",
+        pattern = r"^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\.\.[A-Za-z0-9._@-]{1,62})$")),
     responses(
         (status = 200, description = "The service, running again", body = ServiceView),
         (status = 401, response = Unauthorized),

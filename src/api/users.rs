@@ -18,6 +18,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (status = 200, description = "Users and how many processes each runs", body = Vec<UserSummary>),
         (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
+        (status = 503, response = super::openapi::Busy),
     ),
     security((), ("bearer" = []))
 )]
@@ -48,6 +49,7 @@ async fn list(
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
+        (status = 503, response = super::openapi::Busy),
     ),
     security((), ("bearer" = []))
 )]

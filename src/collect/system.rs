@@ -39,7 +39,10 @@ pub struct CoreUsage {
     pub frequency_mhz: u64,
 }
 
+/// Seconds all CPUs spent in each state since boot.
+// Named apart from a process's CPU times: one component name per shape.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = HostCpuTimes)]
 pub struct CpuTimes {
     pub user: f64,
     pub nice: f64,

@@ -36,7 +36,8 @@ impl FromStr for Pid {
 }
 
 /// The signals the API sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "UPPERCASE")]
 pub enum Signal {
     Term,
     Kill,

@@ -1,4 +1,8 @@
 //! `spawn_app`: a real server on port 0 with its own database directory.
+//! Every answer received through `TestApp::request` is checked against the
+//! OpenAPI document (`contract`).
+
+pub mod contract;
 
 use awc::Client;
 use hostwatch::{
@@ -125,10 +129,8 @@ impl TestApp {
         token: Option<&str>,
         body: Option<&[u8]>,
     ) -> Response {
-        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+        let verb = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(verb, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.insert_header(("Authorization", format!("Bearer {t}")));
         }
@@ -141,7 +143,7 @@ impl TestApp {
             None => req.send().await.unwrap(),
         };
         let body = res.body().limit(64 << 20).await.unwrap().to_vec();
-        Response {
+        let response = Response {
             status: res.status().as_u16(),
             content_type: res
                 .headers()
@@ -151,7 +153,15 @@ impl TestApp {
                 .to_owned(),
             headers: res.headers().clone(),
             body,
-        }
+        };
+        contract::check(
+            method,
+            path,
+            response.status,
+            &response.content_type,
+            &response.body,
+        );
+        response
     }
 
     pub async fn get(&self, path: &str) -> Response {

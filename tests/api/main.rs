@@ -20,6 +20,7 @@ mod packaging;
 mod privileges;
 mod processes;
 mod sampler;
+mod schemathesis;
 mod service_faults;
 mod services;
 mod storage_faults;

@@ -1,7 +1,7 @@
 //! The OpenAPI document describes every route the app serves, with the
 //! bearer scheme, and the Swagger UI serves it.
 
-use crate::helpers::{CONTROL_TOKEN, spawn_app};
+use crate::helpers::{CONTROL_TOKEN, contract, spawn_app};
 use serde_json::Value;
 
 /// The routes of SPEC §4 built so far, as (method, path).
@@ -159,5 +159,131 @@ async fn swagger_ui_is_served_and_the_bare_path_redirects() {
     let init = app.get("/swagger-ui/swagger-initializer.js").await;
     assert!(init.text().contains("/api-docs/openapi.json"));
     let _: Value = app.get("/api-docs/openapi.json").await.json();
+    app.stop().await;
+}
+
+/// The schema a `{"$ref"}` or `{"oneOf": [null, {"$ref"}]}` property names.
+fn referenced<'a>(doc: &'a Value, property: &'a Value) -> &'a Value {
+    let r = property["$ref"]
+        .as_str()
+        .or_else(|| {
+            property["oneOf"]
+                .as_array()?
+                .iter()
+                .find_map(|v| v["$ref"].as_str())
+        })
+        .unwrap_or_else(|| panic!("no reference in {property}"));
+    doc.pointer(r.trim_start_matches('#')).unwrap()
+}
+
+#[actix_web::test]
+async fn process_and_host_cpu_times_are_told_apart() {
+    let app = spawn_app().await;
+    let doc = app.get("/api-docs/openapi.json").await.json();
+    let schemas = &doc["components"]["schemas"];
+    let process = referenced(&doc, &schemas["ProcessInfo"]["properties"]["cpu_times"]);
+    let host = referenced(&doc, &schemas["SystemSnapshot"]["properties"]["cpu_times"]);
+    assert!(
+        process["properties"]["children_user"].is_object(),
+        "{process}"
+    );
+    assert!(host["properties"]["idle"].is_object(), "{host}");
+    assert_ne!(process, host);
+    app.stop().await;
+}
+
+// The guard every test's answers pass through must be able to fail.
+
+#[test]
+#[should_panic(expected = "status 418 is not documented")]
+fn the_contract_guard_refuses_an_undocumented_status() {
+    contract::check("GET", "/api/v1/sampler", 418, "application/json", b"{}");
+}
+
+#[test]
+#[should_panic(expected = "does not match its documented schema")]
+fn the_contract_guard_refuses_host_cpu_times_in_a_process() {
+    let host_shaped =
+        br#"{"pid": 7, "cpu_times": {"user": 1.0, "nice": 0.0, "system": 1.0, "idle": 9.0}}"#;
+    contract::check(
+        "GET",
+        "/api/v1/processes/7",
+        200,
+        "application/json",
+        host_shaped,
+    );
+}
+
+#[test]
+#[should_panic(expected = "documented: [\"application/x-ndjson\", \"text/csv\"]")]
+fn the_contract_guard_refuses_an_undocumented_content_type() {
+    contract::check(
+        "GET",
+        "/api/v1/checks/export?format=csv",
+        200,
+        "text/html",
+        b"<p>",
+    );
+}
+
+#[test]
+fn the_contract_guard_takes_a_documented_answer_and_skips_what_is_not_documented() {
+    let problem = br#"{"type": "urn:hostwatch:problem:not-found", "title": "Not Found", "status": 404, "detail": "no check has id 9"}"#;
+    contract::check(
+        "GET",
+        "/api/v1/checks/9",
+        404,
+        "application/problem+json",
+        problem,
+    );
+    let process = br#"{"pid": 7, "cpu_times": {"user": 1.0, "system": 1.0, "children_user": 0.0, "children_system": 0.0}}"#;
+    contract::check(
+        "GET",
+        "/api/v1/processes/7?fields=all",
+        200,
+        "application/json",
+        process,
+    );
+    contract::check(
+        "GET",
+        "/api/v1/checks/export?format=csv",
+        200,
+        "text/csv; charset=utf-8",
+        b"id\n",
+    );
+    contract::check("GET", "/swagger-ui/", 200, "text/html", b"<html>");
+}
+
+#[actix_web::test]
+async fn an_integer_in_a_body_may_be_written_with_a_zero_fraction() {
+    // JSON Schema reads 5.0 as the integer 5, and so must the agent.
+    let app = spawn_app().await;
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let path = format!("/api/v1/processes/{}", sleeper.id());
+    let r = app
+        .request(
+            "PATCH",
+            &path,
+            Some(CONTROL_TOKEN),
+            Some(br#"{"nice": 5.0}"#),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["nice"], 5);
+    let d = app
+        .request(
+            "PATCH",
+            &path,
+            Some(CONTROL_TOKEN),
+            Some(br#"{"nice": 5.5}"#),
+        )
+        .await
+        .problem(400);
+    assert!(d.contains("whole number"), "{d}");
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
     app.stop().await;
 }

@@ -58,8 +58,10 @@ pub struct Ids {
     pub saved: u32,
 }
 
-/// Seconds of CPU time.
+/// Seconds of CPU time the process and its waited-for children used.
+// Named apart from the host's CPU times: one component name per shape.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ProcessCpuTimes)]
 pub struct CpuTimes {
     pub user: f64,
     pub system: f64,

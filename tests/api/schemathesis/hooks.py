@@ -1,0 +1,81 @@
+"""Schemathesis hooks for tests/api/schemathesis.rs.
+
+OpenAPI cannot say that one parameter depends on another. These hooks teach
+the generator the two such rules of the API, and touch nothing else, so that a
+case generated as schema-valid stays valid and every check keeps its meaning:
+
+- `since` must be before `until`, on every route that takes a window;
+- a series holds at most 10000 buckets of `step` (default `5m`) over
+  `since`..`until` (default: the hour before now).
+
+Negative cases, and values that are not date-times, are left alone.
+"""
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+from schemathesis import GenerationMode
+
+WINDOWS = {
+    "/api/v1/checks",
+    "/api/v1/checks/export",
+    "/api/v1/checks/summary",
+    "/api/v1/checks/{metric}/series",
+}
+SERIES = "/api/v1/checks/{metric}/series"
+MAX_BUCKETS = 10_000
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def instant(value):
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value.strip().replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
+def rfc3339(t):
+    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def seconds(step):
+    """The step in seconds, for the `[1-9][0-9]*(ms|s|m|h|d)` forms the document gives."""
+    if not isinstance(step, str):
+        return None
+    step = step.strip()
+    for unit in ("ms", "s", "m", "h", "d"):
+        if step.endswith(unit) and step[: -len(unit)].isdigit():
+            return int(step[: -len(unit)]) * UNITS[unit]
+    return None
+
+
+@schemathesis.hook
+def map_case(ctx, case):
+    meta = case.meta
+    if case.operation.path not in WINDOWS or meta is None:
+        return case
+    if meta.generation.mode != GenerationMode.POSITIVE or not isinstance(case.query, dict):
+        return case
+    q = case.query
+    since, until = instant(q.get("since")), instant(q.get("until"))
+    if since is not None and until is not None and since >= until:
+        q["since"], q["until"] = rfc3339(until), rfc3339(since + timedelta(seconds=1))
+        since, until = instant(q["since"]), instant(q["until"])
+    if case.operation.path != SERIES:
+        return case
+    end = until or datetime.now(timezone.utc)
+    if since is not None and until is None and since >= end - timedelta(seconds=5):
+        # A `since` in the future (or about now) with `until` defaulting to now.
+        end = since + timedelta(hours=1)
+        q["until"] = rfc3339(end)
+    start = since or end - timedelta(hours=1)
+    step = seconds(q.get("step")) if "step" in q else 300
+    if step is not None:
+        span = (end - start).total_seconds()
+        if math.ceil(span / step) > MAX_BUCKETS:
+            q["step"] = f"{math.ceil(span / MAX_BUCKETS / 86400)}d"
+    return case
