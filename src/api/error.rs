@@ -269,6 +269,13 @@ pub mod responses {
 
     #[derive(ToResponse)]
     #[response(
+        description = "A chunked request body did not arrive within 10 s",
+        content_type = "application/problem+json"
+    )]
+    pub struct RequestTimeout(#[allow(dead_code)] Problem);
+
+    #[derive(ToResponse)]
+    #[response(
         description = "The request body is not JSON",
         content_type = "application/problem+json"
     )]

@@ -27,7 +27,7 @@ use utoipa::{
     components(
         schemas(Problem, super::sampler::StartRequest),
         responses(
-            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, RequestTimeout,
             UnsupportedMediaType, Internal, BadGateway, Unavailable, GatewayTimeout, Busy
         )
     ),
@@ -107,8 +107,8 @@ pub enum MetricName {
     Disk,
 }
 
-/// Adds the answers that do not depend on the handler: 413 on every route
-/// (the body limit is checked before any handler runs), and 401 on every
+/// Adds the answers that do not depend on the handler: 413 and 408 on every
+/// route (the body limit is checked before any handler runs), and 401 on every
 /// route that reads a token (a bad token is refused even where none is needed).
 pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
     for item in api.paths.paths.values_mut() {
@@ -134,6 +134,7 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
                     .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
             };
             add("413", "PayloadTooLarge");
+            add("408", "RequestTimeout");
             if takes_token {
                 add("401", "Unauthorized");
             }
