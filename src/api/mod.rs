@@ -13,6 +13,7 @@ mod history;
 mod jobs;
 mod metrics;
 mod openapi;
+mod proc_lane;
 mod process_control;
 mod processes;
 mod routes;
@@ -21,7 +22,7 @@ mod services;
 mod users;
 
 use crate::{
-    collect::{AgentReader, SystemReader, procs::ProcessReader},
+    collect::{AgentReader, SystemReader},
     control::spawn::Spawner,
     sampler::Sampler,
     services::Services,
@@ -38,6 +39,7 @@ use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use error::ApiError;
+pub use proc_lane::ProcLane;
 
 /// Largest request body accepted (SPEC §5).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -47,7 +49,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub sampler: Arc<Sampler>,
     pub services: Arc<Services>,
-    pub processes: Mutex<ProcessReader>,
+    /// Where every /proc walk of a request runs (see `proc_lane`).
+    pub processes: ProcLane,
     pub spawner: Arc<Spawner>,
     pub directories: Arc<crate::directories::Directories>,
     pub auth: auth::Auth,

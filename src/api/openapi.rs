@@ -23,7 +23,7 @@ use utoipa::{
         schemas(Problem),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
-            UnsupportedMediaType, Internal, BadGateway, Unavailable, GatewayTimeout
+            UnsupportedMediaType, Internal, BadGateway, Unavailable, Overloaded, GatewayTimeout
         )
     ),
     tags(

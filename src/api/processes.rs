@@ -1,6 +1,6 @@
 //! Processes: list them and read one; acting on them is in `process_control`.
 
-use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
+use super::{ApiError, AppState, auth::ReadAccess, error::responses::*};
 use crate::{
     collect::procs::{FieldSet, ProcessInfo, ProcessList, Query, SortKey},
     domain::Pid,
@@ -80,6 +80,7 @@ impl ListQuery {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
+        (status = 503, response = Overloaded),
     ),
     security((), ("bearer" = []))
 )]
@@ -90,16 +91,11 @@ async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<web::Json<ProcessList>, ApiError> {
     let query = q.parse()?;
-    let state = state.into_inner();
-    blocking(move || {
-        Ok(state
-            .processes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .list(&query))
-    })
-    .await
-    .map(web::Json)
+    state
+        .processes
+        .run(move |reader| Ok(reader.list(&query)))
+        .await
+        .map(web::Json)
 }
 
 /// Parses the `{pid}` segment into a pid, or says why not (400).
@@ -117,6 +113,7 @@ pub fn pid_of(s: &str) -> Result<Pid, ApiError> {
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
+        (status = 503, response = Overloaded),
     ),
     security((), ("bearer" = []))
 )]
@@ -127,15 +124,13 @@ async fn one(
     pid: web::Path<String>,
 ) -> Result<web::Json<ProcessInfo>, ApiError> {
     let pid = pid_of(&pid)?;
-    let state = state.into_inner();
-    blocking(move || {
-        state
-            .processes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .one(pid.get())
-            .ok_or_else(|| ApiError::NotFound(format!("no process has pid {}", pid.get())))
-    })
-    .await
-    .map(web::Json)
+    state
+        .processes
+        .run(move |reader| {
+            reader
+                .one(pid.get())
+                .ok_or_else(|| ApiError::NotFound(format!("no process has pid {}", pid.get())))
+        })
+        .await
+        .map(web::Json)
 }

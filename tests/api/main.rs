@@ -11,6 +11,7 @@ mod directories;
 mod errors;
 mod helpers;
 mod lifecycle;
+mod load;
 mod openapi;
 mod packaging;
 mod processes;
