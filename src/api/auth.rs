@@ -4,8 +4,23 @@
 
 use super::{AppState, error::ApiError};
 use crate::{config::Scope, store::AuditEntry, tokens};
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::header, web};
 use std::{future::Future, pin::Pin};
+
+/// Who the request log names as the caller: the token's name, `anonymous`
+/// or `(invalid token)`; never the token.
+#[derive(Debug, Clone)]
+pub struct CallerName(pub String);
+
+impl CallerName {
+    fn of(who: &Result<Option<Identity>, ApiError>) -> Self {
+        Self(match who {
+            Ok(Some(id)) => id.name.clone(),
+            Ok(None) => "anonymous".into(),
+            Err(_) => "(invalid token)".into(),
+        })
+    }
+}
 
 /// The configured tokens and whether reads need one.
 pub struct Auth {
@@ -58,8 +73,16 @@ impl Auth {
             .ok_or_else(|| ApiError::Unauthorized("the token is not valid".into()))
     }
 
+    /// The caller's name for the log, for a route that did not ask.
+    pub(crate) fn caller_name(&self, req: &HttpRequest) -> CallerName {
+        CallerName::of(&self.identify(req))
+    }
+
     fn require(&self, req: &HttpRequest, scope: Scope) -> Result<Identity, ApiError> {
-        match (self.identify(req)?, scope) {
+        let who = self.identify(req);
+        // The request log reads it, so the token is hashed once per request.
+        req.extensions_mut().insert(CallerName::of(&who));
+        match (who?, scope) {
             (None, Scope::Read) if self.public_read => Ok(Identity {
                 name: "anonymous".into(),
                 scope: Scope::Read,

@@ -16,6 +16,7 @@ mod openapi;
 mod proc_lane;
 mod process_control;
 mod processes;
+mod request_log;
 mod routes;
 mod sampler;
 mod services;
@@ -152,6 +153,8 @@ pub fn app(
     .service(SwaggerUi::new("/swagger-ui/{_:.*}").config(Config::from("/api-docs/openapi.json")))
     .default_service(web::to(routes::fallback))
     .wrap(middleware::ErrorHandlers::new().default_handler(error::ensure_problem))
+    // Outermost, so the line has the status the caller gets.
+    .wrap(middleware::from_fn(request_log::log))
 }
 
 pub use routes::RouteTable;

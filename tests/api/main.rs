@@ -15,6 +15,7 @@ mod load;
 mod openapi;
 mod packaging;
 mod processes;
+mod request_log;
 mod sampler;
 mod service_faults;
 mod services;
