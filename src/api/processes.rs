@@ -5,7 +5,7 @@ use crate::{
     collect::procs::{FieldSet, ProcessInfo, ProcessList, Query, SortKey},
     domain::Pid,
 };
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -89,13 +89,12 @@ async fn list(
     state: web::Data<AppState>,
     _: ReadAccess,
     q: web::Query<ListQuery>,
-) -> Result<web::Json<ProcessList>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let query = q.parse()?;
     state
         .processes
-        .run(move |reader| Ok(reader.list(&query)))
+        .json(move |reader| Ok(reader.list(&query)))
         .await
-        .map(web::Json)
 }
 
 /// Parses the `{pid}` segment into a pid, or says why not (400).
@@ -122,15 +121,14 @@ async fn one(
     state: web::Data<AppState>,
     _: ReadAccess,
     pid: web::Path<String>,
-) -> Result<web::Json<ProcessInfo>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let pid = pid_of(&pid)?;
     state
         .processes
-        .run(move |reader| {
+        .json(move |reader| {
             reader
                 .one(pid.get())
                 .ok_or_else(|| ApiError::NotFound(format!("no process has pid {}", pid.get())))
         })
         .await
-        .map(web::Json)
 }

@@ -2,7 +2,7 @@
 
 use super::{ApiError, AppState, auth::ReadAccess, error::responses::*, processes::ListQuery};
 use crate::collect::procs::{ProcessList, UserSummary};
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -21,15 +21,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     security((), ("bearer" = []))
 )]
 #[get("/users")]
-async fn list(
-    state: web::Data<AppState>,
-    _: ReadAccess,
-) -> Result<web::Json<Vec<UserSummary>>, ApiError> {
-    state
-        .processes
-        .run(|reader| Ok(reader.users()))
-        .await
-        .map(web::Json)
+async fn list(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpResponse, ApiError> {
+    state.processes.json(|reader| Ok(reader.users())).await
 }
 
 /// One user's processes; takes the filters, sort, paging and fields of `/processes`.
@@ -52,13 +45,13 @@ async fn processes(
     _: ReadAccess,
     username: web::Path<String>,
     q: web::Query<ListQuery>,
-) -> Result<web::Json<ProcessList>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let mut query = q.parse()?;
     let username = username.into_inner();
     query.user = Some(username.clone());
     state
         .processes
-        .run(move |reader| {
+        .json(move |reader| {
             let page = reader.list(&query);
             if page.total == 0 && !reader.user_exists(&username) {
                 return Err(ApiError::NotFound(format!("no user is named '{username}'")));
@@ -66,5 +59,4 @@ async fn processes(
             Ok(page)
         })
         .await
-        .map(web::Json)
 }
