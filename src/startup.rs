@@ -2,8 +2,8 @@
 //! and stop it all in order. Binding port 0 gives tests a port of their own.
 
 use crate::{
-    api::{self, AppState, RouteTable, auth::Auth},
-    collect::{AgentReader, Collector, SystemReader, procs::ProcessReader},
+    api::{self, AppState, ProcLane, RouteTable, auth::Auth},
+    collect::{AgentReader, Collector, SystemReader},
     config::Settings,
     control::spawn::Spawner,
     sampler::Sampler,
@@ -37,6 +37,8 @@ pub enum StartupError {
     Token(#[from] tokens::TokenFileError),
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
+    #[error("cannot start the process-reading thread: {0}")]
+    Thread(std::io::Error),
 }
 
 pub struct Application {
@@ -46,6 +48,7 @@ pub struct Application {
     sampler: Arc<Sampler>,
     store: Arc<Store>,
     tasks: Vec<JoinHandle<()>>,
+    proc_lane: std::thread::JoinHandle<()>,
 }
 
 /// Stops a running application from anywhere (a signal, a test).
@@ -62,7 +65,8 @@ impl StopHandle {
     }
 }
 
-/// Blocking threads (SQLite, /proc) each HTTP worker may run at once.
+/// Blocking threads each HTTP worker may run at once: SQLite reads and
+/// small /proc reads. Process listings have a lane of their own.
 const BLOCKING_PER_WORKER: usize = 2;
 
 /// How long in-flight requests get to finish on shutdown.
@@ -119,11 +123,13 @@ impl Application {
             shutdown.clone(),
         )));
 
+        let (processes, proc_lane) =
+            ProcLane::start(shutdown.clone()).map_err(StartupError::Thread)?;
         let state = web::Data::new(AppState {
             store: Arc::clone(&store),
             sampler: Arc::clone(&sampler),
             services,
-            processes: Mutex::new(ProcessReader::default()),
+            processes,
             spawner,
             directories,
             auth: Auth::new(token_list, settings.auth.public_read),
@@ -160,6 +166,7 @@ impl Application {
             sampler,
             store,
             tasks,
+            proc_lane,
         })
     }
 
@@ -179,6 +186,13 @@ impl Application {
         self.sampler.stop().await;
         for t in self.tasks {
             let _ = t.await;
+        }
+        let lane = self.proc_lane;
+        if !matches!(
+            tokio::task::spawn_blocking(move || lane.join()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::warn!("the process-reading thread ended abnormally");
         }
         let store = self.store;
         match tokio::task::spawn_blocking(move || store.checkpoint()).await {

@@ -4,12 +4,27 @@
 
 use super::{AppState, error::ApiError};
 use crate::{config::Scope, tokens};
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::header, web};
 use std::{
     collections::HashMap,
     sync::Mutex,
     time::{Duration, Instant},
 };
+
+/// Who the request log names as the caller: the token's name, `anonymous`
+/// or `(invalid token)`; never the token.
+#[derive(Debug, Clone)]
+pub struct CallerName(pub String);
+
+impl CallerName {
+    fn of(who: &Result<Option<Identity>, ApiError>) -> Self {
+        Self(match who {
+            Ok(Some(id)) => id.name.clone(),
+            Ok(None) => ANONYMOUS.into(),
+            Err(_) => "(invalid token)".into(),
+        })
+    }
+}
 
 /// The configured tokens, whether reads need one, and how fast callers
 /// without a control token may add refusals to the audit trail.
@@ -113,6 +128,11 @@ impl Auth {
             .ok_or_else(|| ApiError::Unauthorized("the token is not valid".into()))
     }
 
+    /// The caller's name for the log, for a route that did not ask.
+    pub(crate) fn caller_name(&self, req: &HttpRequest) -> CallerName {
+        CallerName::of(&self.identify(req))
+    }
+
     fn require(&self, req: &HttpRequest, scope: Scope) -> Result<Identity, ApiError> {
         self.require_with(req, scope, self.public_read)
     }
@@ -123,7 +143,10 @@ impl Auth {
         scope: Scope,
         public: bool,
     ) -> Result<Identity, ApiError> {
-        match (self.identify(req)?, scope) {
+        let who = self.identify(req);
+        // The request log reads it, so the token is hashed once per request.
+        req.extensions_mut().insert(CallerName::of(&who));
+        match (who?, scope) {
             (None, Scope::Read) if public => Ok(Identity {
                 name: ANONYMOUS.into(),
                 scope: Scope::Read,

@@ -48,6 +48,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Too much of one kind of work is waiting; the client may retry.
+    #[error("{0}")]
+    Overloaded(String),
     #[error("{0}")]
     BadGateway(String),
     #[error("{0}")]
@@ -133,7 +136,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -142,7 +145,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        // Overload is the agent protecting itself, not a fault: no error line.
+        if status.is_server_error() && !matches!(self, ApiError::Overloaded(_)) {
             tracing::error!(status = status.as_u16(), error = %self, "request failed");
         }
         let mut res = problem_response(status, &self.to_string());
@@ -150,6 +154,12 @@ impl ResponseError for ApiError {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if matches!(self, ApiError::Overloaded(_)) {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(super::proc_lane::RETRY_AFTER_SECS),
             );
         }
         res
@@ -294,6 +304,14 @@ pub mod responses {
         content_type = "application/problem+json"
     )]
     pub struct Unavailable(#[allow(dead_code)] Problem);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "Too many process readings are running or waiting; retry after `Retry-After` seconds",
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    pub struct Overloaded(#[allow(dead_code)] Problem);
 
     #[derive(ToResponse)]
     #[response(

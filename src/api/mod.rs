@@ -15,15 +15,17 @@ mod history;
 mod jobs;
 mod metrics;
 mod openapi;
+mod proc_lane;
 mod process_control;
 mod processes;
+mod request_log;
 mod routes;
 mod sampler;
 mod services;
 mod users;
 
 use crate::{
-    collect::{AgentReader, SystemReader, procs::ProcessReader},
+    collect::{AgentReader, SystemReader},
     control::spawn::Spawner,
     sampler::Sampler,
     services::Services,
@@ -40,6 +42,7 @@ use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use error::ApiError;
+pub use proc_lane::ProcLane;
 
 /// Largest request body accepted (SPEC §5).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -49,7 +52,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub sampler: Arc<Sampler>,
     pub services: Arc<Services>,
-    pub processes: Mutex<ProcessReader>,
+    /// Where every /proc walk of a request runs (see `proc_lane`).
+    pub processes: ProcLane,
     pub spawner: Arc<Spawner>,
     pub directories: Arc<crate::directories::Directories>,
     pub auth: auth::Auth,
@@ -156,6 +160,8 @@ pub fn app(
     .wrap(middleware::from_fn(body_limit::limit_body))
     .wrap(middleware::from_fn(audit_trail::audit_refusals))
     .wrap(middleware::ErrorHandlers::new().default_handler(error::ensure_problem))
+    // Outermost, so the line has the status the caller gets.
+    .wrap(middleware::from_fn(request_log::log))
 }
 
 pub use routes::RouteTable;

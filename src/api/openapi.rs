@@ -4,7 +4,7 @@
 
 use super::error::{Problem, responses::*};
 use utoipa::{
-    Modify, OpenApi, ToResponse, ToSchema,
+    Modify, OpenApi, ToSchema,
     openapi::{
         Ref, RefOr,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -28,7 +28,7 @@ use utoipa::{
         schemas(Problem, super::sampler::StartRequest),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, RequestTimeout,
-            UnsupportedMediaType, Internal, BadGateway, Unavailable, GatewayTimeout, Busy
+            UnsupportedMediaType, Internal, BadGateway, Unavailable, Overloaded, GatewayTimeout
         )
     ),
     tags(
@@ -59,16 +59,6 @@ impl Modify for BearerScheme {
         );
     }
 }
-
-/// 503 from the routes that read the whole process table.
-#[derive(ToResponse)]
-#[response(
-    description = "The agent cannot answer now: too many process listings at once, or it is shutting down; \
-        try again after `Retry-After` seconds",
-    content_type = "application/problem+json",
-    headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))
-)]
-pub struct Busy(#[allow(dead_code)] Problem);
 
 // The enums below only describe string parameters: each handler parses its
 // own string (and says what it expected), so the variants are never built.

@@ -1,11 +1,11 @@
 //! Processes: list them and read one; acting on them is in `process_control`.
 
-use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
+use super::{ApiError, AppState, auth::ReadAccess, error::responses::*};
 use crate::{
     collect::procs::{FieldSet, ProcessInfo, ProcessList, Query, SortKey, View},
     domain::Pid,
 };
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -91,7 +91,7 @@ impl ListQuery {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
-        (status = 503, response = super::openapi::Busy),
+        (status = 503, response = Overloaded),
     ),
     security((), ("bearer" = []))
 )]
@@ -100,19 +100,13 @@ async fn list(
     state: web::Data<AppState>,
     who: ReadAccess,
     q: web::Query<ListQuery>,
-) -> Result<web::Json<ProcessList>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let mut query = q.parse()?;
     query.view = view_of(&who);
-    let state = state.into_inner();
-    blocking(move || {
-        Ok(state
-            .processes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .list(&query))
-    })
-    .await
-    .map(web::Json)
+    state
+        .processes
+        .json(move |reader| Ok(reader.list(&query)))
+        .await
 }
 
 /// A caller without a token sees what an unprivileged local user would.
@@ -139,7 +133,7 @@ pub fn pid_of(s: &str) -> Result<Pid, ApiError> {
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
-        (status = 503, response = super::openapi::Busy),
+        (status = 503, response = Overloaded),
     ),
     security((), ("bearer" = []))
 )]
@@ -148,18 +142,15 @@ async fn one(
     state: web::Data<AppState>,
     who: ReadAccess,
     pid: web::Path<String>,
-) -> Result<web::Json<ProcessInfo>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let pid = pid_of(&pid)?;
     let view = view_of(&who);
-    let state = state.into_inner();
-    blocking(move || {
-        state
-            .processes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .one(pid.get(), view)
-            .ok_or_else(|| ApiError::NotFound(format!("no process has pid {}", pid.get())))
-    })
-    .await
-    .map(web::Json)
+    state
+        .processes
+        .json(move |reader| {
+            reader
+                .one(pid.get(), view)
+                .ok_or_else(|| ApiError::NotFound(format!("no process has pid {}", pid.get())))
+        })
+        .await
 }

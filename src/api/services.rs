@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 )]
 #[get("/services")]
 async fn list(state: web::Data<AppState>, _: ReadAccess) -> web::Json<Vec<ServiceView>> {
-    web::Json(state.services.views(None).await)
+    web::Json(state.services.recent_views().await)
 }
 
 /// One watched service and its state now.

@@ -1,10 +1,8 @@
 //! Users running processes, and each user's processes.
 
-use super::{
-    ApiError, AppState, auth::ReadAccess, blocking, error::responses::*, processes::ListQuery,
-};
+use super::{ApiError, AppState, auth::ReadAccess, error::responses::*, processes::ListQuery};
 use crate::collect::procs::{ProcessList, UserSummary};
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -18,25 +16,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (status = 200, description = "Users and how many processes each runs", body = Vec<UserSummary>),
         (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
-        (status = 503, response = super::openapi::Busy),
+        (status = 503, response = Overloaded),
     ),
     security((), ("bearer" = []))
 )]
 #[get("/users")]
-async fn list(
-    state: web::Data<AppState>,
-    _: ReadAccess,
-) -> Result<web::Json<Vec<UserSummary>>, ApiError> {
-    let state = state.into_inner();
-    blocking(move || {
-        Ok(state
-            .processes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .users())
-    })
-    .await
-    .map(web::Json)
+async fn list(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpResponse, ApiError> {
+    state.processes.json(|reader| Ok(reader.users())).await
 }
 
 /// One user's processes; takes the filters, sort, paging and fields of `/processes`.
@@ -49,7 +35,7 @@ async fn list(
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
-        (status = 503, response = super::openapi::Busy),
+        (status = 503, response = Overloaded),
     ),
     security((), ("bearer" = []))
 )]
@@ -59,20 +45,19 @@ async fn processes(
     who: ReadAccess,
     username: web::Path<String>,
     q: web::Query<ListQuery>,
-) -> Result<web::Json<ProcessList>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let mut query = q.parse()?;
     query.view = super::processes::view_of(&who);
     let username = username.into_inner();
     query.user = Some(username.clone());
-    let state = state.into_inner();
-    blocking(move || {
-        let mut reader = state.processes.lock().unwrap_or_else(|e| e.into_inner());
-        let page = reader.list(&query);
-        if page.total == 0 && !reader.user_exists(&username) {
-            return Err(ApiError::NotFound(format!("no user is named '{username}'")));
-        }
-        Ok(page)
-    })
-    .await
-    .map(web::Json)
+    state
+        .processes
+        .json(move |reader| {
+            let page = reader.list(&query);
+            if page.total == 0 && !reader.user_exists(&username) {
+                return Err(ApiError::NotFound(format!("no user is named '{username}'")));
+            }
+            Ok(page)
+        })
+        .await
 }

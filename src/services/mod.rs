@@ -1,7 +1,10 @@
 //! Watched services: their state now (the manager's status command and the
 //! health probe, in parallel and bounded by the service's timeout), and
 //! start/stop/restart that wait, bounded, for the state to be reached.
+//! States are kept for a second (`cache`), so the API cannot be made to run
+//! status commands faster than that, however many clients ask.
 
+mod cache;
 pub mod command;
 pub mod manager;
 pub mod probe;
@@ -46,6 +49,17 @@ struct Service {
     settings: ServiceSettings,
     /// One action at a time per service.
     busy: tokio::sync::Mutex<()>,
+    cache: cache::Cache,
+}
+
+/// Makes the kept state stale when an action ends, also when the request
+/// that ran it is dropped half-way: the command may have changed the state.
+struct Invalidate<'a>(&'a cache::Cache);
+
+impl Drop for Invalidate<'_> {
+    fn drop(&mut self) {
+        self.0.invalidate();
+    }
 }
 
 pub struct Services {
@@ -63,6 +77,7 @@ impl Services {
             .map(|settings| Service {
                 settings,
                 busy: tokio::sync::Mutex::new(()),
+                cache: cache::Cache::default(),
             })
             .collect();
         Self { list, host }
@@ -75,14 +90,34 @@ impl Services {
             .ok_or_else(|| ServiceError::NotFound(name.to_owned()))
     }
 
-    /// Every service's state now, all at once; none takes longer than its
-    /// timeout or `bound`, whichever is shorter.
+    /// Every service's state, read now for a check: a read that another
+    /// caller has under way is joined rather than run twice. None takes
+    /// longer than its timeout or `bound`, whichever is shorter.
     pub async fn views(&self, bound: Option<Duration>) -> Vec<ServiceView> {
-        let all = self
-            .list
-            .iter()
-            .map(|s| state::read(&s.settings, &self.host, bound));
+        let all = self.list.iter().map(|s| async move {
+            let read = |left| state::read(&s.settings, &self.host, left);
+            match s.cache.fresh(bound, read).await {
+                Some(v) => v,
+                None => state::unknown(
+                    &s.settings,
+                    &self.host,
+                    "a status read under way did not end within the check's bound".into(),
+                ),
+            }
+        });
         futures_util::future::join_all(all).await
+    }
+
+    /// Every service's state, at most `cache::FRESH` old, for the API.
+    pub async fn recent_views(&self) -> Vec<ServiceView> {
+        let all = self.list.iter().map(|s| self.recent(s));
+        futures_util::future::join_all(all).await
+    }
+
+    async fn recent(&self, s: &Service) -> ServiceView {
+        s.cache
+            .recent(state::read(&s.settings, &self.host, None))
+            .await
     }
 
     /// Errs with `NotFound` unless `name` is watched.
@@ -90,9 +125,9 @@ impl Services {
         self.find(name).map(|s| &s.settings)
     }
 
+    /// One service's state, at most `cache::FRESH` old.
     pub async fn view(&self, name: &str) -> Result<ServiceView, ServiceError> {
-        let s = self.find(name)?;
-        Ok(state::read(&s.settings, &self.host, None).await)
+        Ok(self.recent(self.find(name)?).await)
     }
 
     /// Runs the action, then waits until the state it asks for is reached;
@@ -103,6 +138,7 @@ impl Services {
             .busy
             .try_lock()
             .map_err(|_| ServiceError::Busy(name.to_owned()))?;
+        let _stale = Invalidate(&service.cache);
         let s = &service.settings;
         let resolved = manager::resolve(s, &self.host);
         if resolved == Resolved::None {

@@ -42,6 +42,19 @@ impl ServiceView {
     }
 }
 
+/// A state that could not be read, and why.
+pub fn unknown(s: &ServiceSettings, host: &Host, why: String) -> ServiceView {
+    ServiceView {
+        name: s.name.clone(),
+        manager: manager::resolve(s, host),
+        state: ServiceStatus::Unknown,
+        healthy: None,
+        probe_ms: None,
+        checked_at: Utc::now(),
+        detail: Some(why),
+    }
+}
+
 pub async fn read(s: &ServiceSettings, host: &Host, bound: Option<Duration>) -> ServiceView {
     let timeout = bound.map_or(s.timeout, |b| b.min(s.timeout));
     let resolved = manager::resolve(s, host);

@@ -147,3 +147,93 @@ async fn apache_is_what_the_default_httpd_service_finds_on_debian() {
     assert_eq!(v["state"], "stopped");
     app.stop().await;
 }
+
+/// Lines in the file that the status command appends to on every run.
+fn runs(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("count"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+/// A `command` service whose status command counts its runs in `dir` and
+/// says running while `dir/on` exists.
+fn counted(dir: &std::path::Path) -> ServiceSettings {
+    let d = dir.display();
+    let mut s = svc("counted", Manager::Command);
+    s.status = Some(format!("echo x >> '{d}/count'; test -e '{d}/on'"));
+    s.start = Some(format!("touch '{d}/on'"));
+    s.stop = Some(format!("rm -f '{d}/on'"));
+    s
+}
+
+#[actix_web::test]
+async fn many_readers_run_the_status_command_at_most_once_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(|s| s.services = vec![counted(dir.path())]).await;
+    let all = (0..20).map(|_| app.get("/api/v1/services"));
+    for r in futures_util::future::join_all(all).await {
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()[0]["state"], "stopped");
+    }
+    // One read; a second only if the 20 outlasted the second a state is kept.
+    let first = runs(dir.path());
+    assert!((1..=2).contains(&first), "{first} runs for 20 requests");
+    let one = app.get("/api/v1/services/counted").await;
+    assert_eq!(one.status, 200, "{}", one.text());
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = runs(dir.path());
+    assert_eq!(app.get("/api/v1/services").await.status, 200);
+    assert_eq!(runs(dir.path()), before + 1, "a stale state is read again");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_action_shows_its_state_at_once_in_the_next_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(|s| s.services = vec![counted(dir.path())]).await;
+    assert_eq!(
+        app.get("/api/v1/services/counted").await.json()["state"],
+        "stopped"
+    );
+    let r = act(&app, "counted", "start").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["state"], "running");
+    // Well within the second a state is kept: the kept `stopped` is gone.
+    assert_eq!(
+        app.get("/api/v1/services").await.json()[0]["state"],
+        "running"
+    );
+    let r = act(&app, "counted", "stop").await;
+    assert_eq!(r.json()["state"], "stopped");
+    assert_eq!(
+        app.get("/api/v1/services/counted").await.json()["state"],
+        "stopped"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_check_joins_a_status_read_under_way_instead_of_running_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut slow = counted(dir.path());
+    slow.status = Some(format!(
+        "echo x >> '{}/count'; sleep 0.5; exit 0",
+        dir.path().display()
+    ));
+    let app = spawn_with(|s| {
+        s.services = vec![slow];
+        // The check's bound is its interval: longer than the slow status.
+        s.sampler.interval = Duration::from_secs(10);
+    })
+    .await;
+    let (list, k) = futures_util::future::join(app.get("/api/v1/services"), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        check(&app).await
+    })
+    .await;
+    assert_eq!(list.json()[0]["state"], "running");
+    assert_eq!(k["services"][0]["state"], "running");
+    assert_eq!(runs(dir.path()), 1, "the status command ran twice");
+    app.stop().await;
+}
