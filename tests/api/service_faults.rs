@@ -256,6 +256,14 @@ async fn unknown_names_tokens_and_path_tricks_are_refused_without_running_anythi
     app.stop().await;
 }
 
+/// States are read at most once a second: waits for a reading that says `want`.
+async fn becomes(app: &crate::helpers::TestApp, want: &str) -> bool {
+    app.wait_until(std::time::Duration::from_secs(3), || async {
+        app.get("/api/v1/services/daemon").await.json()["state"] == want
+    })
+    .await
+}
+
 #[actix_web::test]
 async fn a_pid_file_gives_the_state_without_running_a_command() {
     let dir = tempfile::tempdir().unwrap();
@@ -267,22 +275,22 @@ async fn a_pid_file_gives_the_state_without_running_a_command() {
     d.status = Some(format!("touch {}", marker.display()));
     let app = spawn_with(|s| s.services = vec![d]).await;
     let state = || async { app.get("/api/v1/services/daemon").await.json()["state"].clone() };
-    assert_eq!(state().await, "stopped");
+    assert!(becomes(&app, "stopped").await, "{}", state().await);
     let mut child = std::process::Command::new("sleep")
         .arg("300")
         .spawn()
         .unwrap();
     std::fs::write(&pid_file, format!("{}\n", child.id())).unwrap();
-    assert_eq!(state().await, "running");
+    assert!(becomes(&app, "running").await, "{}", state().await);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(
-        state().await,
-        "failed",
-        "a pid file naming a dead process is LSB's 'dead, pid file exists'"
+    assert!(
+        becomes(&app, "failed").await,
+        "a pid file naming a dead process is LSB's 'dead, pid file exists': {}",
+        state().await
     );
     std::fs::write(&pid_file, "garbage").unwrap();
-    assert_eq!(state().await, "unknown");
+    assert!(becomes(&app, "unknown").await, "{}", state().await);
     assert!(!marker.exists(), "the status command ran");
     app.stop().await;
 }
