@@ -142,8 +142,9 @@ impl ProcessReader {
                 .collect()
         };
         // Reading /proc is many small system calls: spread a large table over
-        // the cores, on scoped threads that end with the call.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // the cores, on scoped threads that end with the call; all but one,
+        // which is left to the HTTP workers and the sampler.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1));
         // The expensive fields cost about ten times the cheap ones per process.
         let weight = if fields.within(FieldSet::cheap()) {
             1
