@@ -37,8 +37,8 @@ const CHANNEL: usize = 8 * QUEUE;
 /// reading spreads over inherit it): an HTTP worker that wakes gets a core
 /// ahead of a listing. Mild, because on a busy host every step costs the
 /// listing its share of the CPU against the host's own work: measured on
-/// two loaded cores, +10 made listings about seven times slower, without a
-/// clear gain for the cheap routes over +5 (benches/README.md).
+/// two loaded cores, +10 served fewer than half the listings and +20 a
+/// tenth, without a clear gain for the cheap routes (benches/README.md).
 const NICER_BY: i32 = 5;
 
 /// What a request is told when the lane is full.
