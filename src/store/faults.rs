@@ -41,6 +41,13 @@ impl Store {
             _ if errno == libc::ENOSPC || errno == libc::EDQUOT || fs.full => {
                 StoreError::Full { path, source }
             }
+            // The file itself refuses writes (immutable, or its mode changed
+            // under a non-root agent).
+            _ if errno == libc::EPERM || errno == libc::EACCES => StoreError::ReadOnly {
+                path,
+                filesystem: false,
+                source,
+            },
             _ => StoreError::Sqlite(source),
         }
     }

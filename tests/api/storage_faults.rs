@@ -226,3 +226,41 @@ async fn a_filesystem_the_kernel_turned_read_only_is_reported_and_the_api_stays_
     stays_up_while_unwritable(&app, "filesystem is read-only").await;
     app.stop().await;
 }
+
+/// Sets or clears the immutable flag (`chattr ±i`) on the database and its WAL.
+fn immutable(dir: &Path, on: bool) {
+    for name in ["hostwatch.db", "hostwatch.db-wal"] {
+        let flag = if on { "+i" } else { "-i" };
+        run(Command::new("chattr").arg(flag).arg(dir.join(name)))
+            .unwrap_or_else(|e| panic!("chattr {flag} {name}: {e}"));
+    }
+}
+
+#[actix_web::test]
+async fn a_database_file_made_read_only_is_reported_and_sampling_resumes_once_writable() {
+    let image = tempfile::NamedTempFile::new().unwrap();
+    image.as_file().set_len(16 << 20).unwrap();
+    if let Err(e) = run(Command::new("mkfs.ext4").arg("-qF").arg(image.path())) {
+        unmet::<()>(&format!("cannot make an ext4 image: {e}"));
+        return;
+    }
+    let image_path = image.path().to_str().unwrap().to_owned();
+    let Some(m) = mount(&["-o", "loop", &image_path]) else {
+        return;
+    };
+    let app = sampling_into(&m.point).await;
+    sampler_until(&app, "no checks stored", |s| taken(s) >= 3).await;
+
+    // Immutable: not even root may write it, through descriptors already
+    // open too; unlike a remount, it can be undone under the running agent.
+    immutable(&m.point, true);
+    let stuck = stays_up_while_unwritable(&app, "database file is read-only").await;
+    immutable(&m.point, false);
+    let s = sampler_until(&app, "sampling did not resume", |s| {
+        taken(s) > taken(&stuck) && s["storage_error"].is_null()
+    })
+    .await;
+    assert_eq!(s["running"], true);
+    assert_eq!(app.control("/api/v1/checks", None).await.status, 201);
+    app.stop().await;
+}
