@@ -3,11 +3,19 @@
 //! hard-linked file once, bounded in entries and in time and cancellable, so
 //! a huge tree (`/`) never stalls the agent or its shutdown.
 
+use rustix::{
+    fd::OwnedFd,
+    fs::{self, AtFlags, FileType, Mode, OFlags},
+    io::Errno,
+};
 use std::{
     collections::HashSet,
-    os::unix::fs::MetadataExt,
+    ffi::CString,
     path::Path,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -65,10 +73,12 @@ impl DirSize {
 /// `du -x`. `cancel` is read at every entry: once set, the walk ends within
 /// one `stat` and answers what it has, with `complete: false`.
 pub fn measure(root: &Path, limits: Limits, cancel: &AtomicBool) -> Result<DirSize, String> {
-    let meta = std::fs::symlink_metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
-    if !meta.is_dir() {
-        return Err(format!("{} is not a directory", root.display()));
-    }
+    let fail = |e: rustix::io::Errno| format!("{}: {e}", root.display());
+    let root_fd = fs::open(root, dir_flags(), Mode::empty()).map_err(|e| match e {
+        Errno::NOTDIR | Errno::LOOP => format!("{} is not a directory", root.display()),
+        other => fail(other),
+    })?;
+    let root_dev = fs::fstat(&root_fd).map_err(fail)?.st_dev;
     let started = Instant::now();
     let mut size = DirSize {
         complete: true,
@@ -77,11 +87,34 @@ pub fn measure(root: &Path, limits: Limits, cancel: &AtomicBool) -> Result<DirSi
     // Device and inode: on overlayfs a file's st_dev can be its lower
     // layer's, so the inode alone does not name a file.
     let mut linked: HashSet<(u64, u64)> = HashSet::new();
-    let mut stack = vec![root.to_path_buf()];
+    // Directories are opened relative to their parent's descriptor, never by
+    // path: a directory swapped for a symlink mid-walk is not followed
+    // (O_NOFOLLOW), and its device is checked on what was opened. Siblings
+    // share their parent's descriptor, so as many are open as the tree is deep.
+    let mut stack: Vec<(Arc<OwnedFd>, Option<CString>)> = vec![(Arc::new(root_fd), None)];
     let mut seen = 0u64;
-    'walk: while let Some(dir) = stack.pop() {
+    'walk: while let Some((parent, name)) = stack.pop() {
+        let fd = match name {
+            None => parent,
+            Some(name) => match fs::openat(&*parent, name.as_c_str(), dir_flags(), Mode::empty()) {
+                Ok(fd) => Arc::new(fd),
+                Err(_) => {
+                    size.unreadable += 1;
+                    continue;
+                }
+            },
+        };
+        match fs::fstat(&*fd) {
+            Ok(st) if st.st_dev == root_dev => {}
+            // Swapped for another filesystem's directory since it was listed.
+            Ok(_) => continue,
+            Err(_) => {
+                size.unreadable += 1;
+                continue;
+            }
+        }
         size.dirs += 1;
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(entries) = fs::Dir::read_from(&*fd) else {
             size.unreadable += 1;
             continue;
         };
@@ -98,22 +131,27 @@ pub fn measure(root: &Path, limits: Limits, cancel: &AtomicBool) -> Result<DirSi
                 size.unreadable += 1;
                 continue;
             };
-            let Ok(m) = entry.metadata() else {
+            let name = entry.file_name();
+            if name == c"." || name == c".." {
+                continue;
+            }
+            let Ok(m) = fs::statat(&*fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
                 size.unreadable += 1;
                 continue;
             };
-            if m.is_dir() {
+            let blocks = m.st_blocks as u64 * 512;
+            if FileType::from_raw_mode(m.st_mode) == FileType::Directory {
                 // Only directories are compared, as `du -x` does: on
                 // overlayfs, files may report their layer's device.
-                if m.dev() != meta.dev() {
+                if m.st_dev != root_dev {
                     continue;
                 }
-                size.bytes += m.blocks() * 512;
-                stack.push(entry.path());
+                size.bytes += blocks;
+                stack.push((Arc::clone(&fd), Some(name.to_owned())));
                 continue;
             }
-            if m.nlink() > 1 {
-                let file = (m.dev(), m.ino());
+            if m.st_nlink > 1 {
+                let file = (m.st_dev, m.st_ino);
                 if linked.contains(&file) {
                     continue;
                 }
@@ -121,9 +159,9 @@ pub fn measure(root: &Path, limits: Limits, cancel: &AtomicBool) -> Result<DirSi
                     linked.insert(file);
                 }
             }
-            size.bytes += m.blocks() * 512;
+            size.bytes += blocks;
             size.files += 1;
-            size.apparent_bytes += m.len();
+            size.apparent_bytes += m.st_size as u64;
         }
     }
     size.filesystem_bytes = rustix::fs::statvfs(root)
@@ -132,13 +170,27 @@ pub fn measure(root: &Path, limits: Limits, cancel: &AtomicBool) -> Result<DirSi
     Ok(size)
 }
 
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
     use std::process::Command;
 
     fn walk(root: &Path) -> DirSize {
         measure(root, Limits::default(), &AtomicBool::new(false)).unwrap()
+    }
+
+    #[test]
+    fn a_root_that_is_a_symlink_is_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink("/usr", &link).unwrap();
+        let e = measure(&link, Limits::default(), &AtomicBool::new(false)).unwrap_err();
+        assert!(e.contains("not a directory"), "{e}");
     }
 
     #[test]
