@@ -125,7 +125,9 @@ fn audit_entry(
 
 /// An empty body means "keep the interval".
 fn parse_start(body: &[u8]) -> Result<Option<Duration>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // No body at all keeps the interval; a body, even only white space, is
+    // JSON or a 400, as the document says.
+    if body.is_empty() {
         return Ok(None);
     }
     let req: StartRequest = serde_json::from_slice(body)
@@ -150,6 +152,11 @@ mod tests {
     fn an_empty_body_keeps_the_interval() {
         assert_eq!(parse_start(b"").unwrap(), None);
         assert_eq!(parse_start(b" {} ").unwrap(), None);
+    }
+
+    #[test]
+    fn a_body_of_white_space_is_not_json() {
+        assert!(parse_start(b"\n").is_err());
     }
 
     #[test]
