@@ -6,7 +6,7 @@
 pub mod spawn;
 mod target;
 
-pub use target::{Target, guard};
+pub use target::Target;
 
 use crate::domain::Pid;
 use std::time::{Duration, Instant};

@@ -198,12 +198,6 @@ fn guard_ancestry(pid: Pid) -> Result<(), ControlError> {
     Ok(())
 }
 
-/// Why the agent refuses to touch `pid`, if it does (without opening it).
-pub fn guard(pid: Pid) -> Result<(), ControlError> {
-    guard_numeric(pid)?;
-    guard_ancestry(pid)
-}
-
 /// The chain of parents of `pid`, nearest first, up to PID 1.
 fn ancestors(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();

@@ -27,30 +27,45 @@ pub(crate) fn start_agent(dir: &std::path::Path, interval: &str) -> Agent {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let (port, _, rx) = await_listening(&mut child);
+    Agent {
+        child,
+        port,
+        lines: rx,
+    }
+}
+
+/// Follows a starting agent's stderr, line by line on a thread of its own,
+/// until it logs its port (20 s at most). Returns the port, the lines up to
+/// that one, and the rest as they come (the channel closes at end of file).
+pub(crate) fn await_listening(child: &mut Child) -> (u16, Vec<String>, mpsc::Receiver<String>) {
     let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = child.stderr.take().expect("stderr is piped");
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
     let deadline = Instant::now() + Duration::from_secs(20);
-    let port = loop {
+    let mut before = Vec::new();
+    loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("agent logs that it listens");
-        if let Some(p) = line
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the agent did not log that it listens: {:?} {before:#?}",
+                    child.try_wait()
+                )
+            });
+        let port = line
             .split("port=")
             .nth(1)
             .filter(|_| line.contains("listening"))
-        {
-            break p.trim().parse().unwrap();
+            .map(|p| p.trim().parse().expect("a port number"));
+        before.push(line);
+        if let Some(port) = port {
+            return (port, before, rx);
         }
-    };
-    Agent {
-        child,
-        port,
-        lines: rx,
     }
 }
 

@@ -2,9 +2,8 @@
 //! pattern, status and the caller's token name, and never the token.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     process::{Command, Stdio},
-    sync::mpsc,
     time::{Duration, Instant},
 };
 
@@ -37,28 +36,7 @@ fn each_request_is_logged_with_its_route_status_and_token_name_never_the_token()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let port: u16 = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("it listens");
-        let port = line
-            .split("port=")
-            .nth(1)
-            .filter(|_| line.contains("listening"))
-            .map(|p| p.trim().parse().unwrap());
-        log.push(line);
-        if let Some(p) = port {
-            break p;
-        }
-    };
+    let (port, mut log, rx) = crate::lifecycle::await_listening(&mut child);
     // No token in the config: the agent made one, named `generated`.
     let token = std::fs::read_to_string(dir.path().join("hostwatch.db.token")).unwrap();
     let token = token.trim();
@@ -77,8 +55,8 @@ fn each_request_is_logged_with_its_route_status_and_token_name_never_the_token()
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    reader.join().unwrap();
-    log.extend(rx.try_iter());
+    // The channel closes once the agent's stderr has been read to its end.
+    log.extend(rx.iter());
 
     let line = |route: &str| {
         log.iter()

@@ -10,7 +10,7 @@
 
 use crate::helpers::CONTROL_TOKEN;
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -105,26 +105,7 @@ spawn_allow = ["/bin/true", "/bin/echo"]
         .stderr(Stdio::piped())
         .spawn()
         .expect("unshare (util-linux) runs");
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let port = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("the isolated agent did not start: {:?}", child.try_wait()));
-        if let Some(p) = line
-            .split("port=")
-            .nth(1)
-            .filter(|_| line.contains("listening"))
-        {
-            break p.trim().parse().unwrap();
-        }
-    };
+    let (port, _, rx) = crate::lifecycle::await_listening(&mut child);
     Isolated {
         child,
         port,

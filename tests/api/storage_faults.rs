@@ -201,16 +201,22 @@ fn device_of(point: &Path) -> String {
     dev.rsplit('/').next().unwrap().to_owned()
 }
 
-#[actix_web::test]
-async fn a_filesystem_the_kernel_turned_read_only_is_reported_and_the_api_stays_up() {
+/// A fresh 16 MiB ext4 image mounted with `options`; the image file must
+/// outlive the mount, so it is returned with it.
+fn ext4(options: &str) -> Option<(tempfile::NamedTempFile, Mounted)> {
     let image = tempfile::NamedTempFile::new().unwrap();
     image.as_file().set_len(16 << 20).unwrap();
     if let Err(e) = run(Command::new("mkfs.ext4").arg("-qF").arg(image.path())) {
-        unmet::<()>(&format!("cannot make an ext4 image: {e}"));
-        return;
+        return unmet(&format!("cannot make an ext4 image: {e}"));
     }
-    let image_path = image.path().to_str().unwrap().to_owned();
-    let Some(m) = mount(&["-o", "loop,errors=remount-ro", &image_path]) else {
+    let path = image.path().to_str().unwrap().to_owned();
+    let m = mount(&["-o", options, &path])?;
+    Some((image, m))
+}
+
+#[actix_web::test]
+async fn a_filesystem_the_kernel_turned_read_only_is_reported_and_the_api_stays_up() {
+    let Some((_image, m)) = ext4("loop,errors=remount-ro") else {
         return;
     };
     let app = sampling_into(&m.point).await;
@@ -238,14 +244,7 @@ fn immutable(dir: &Path, on: bool) {
 
 #[actix_web::test]
 async fn a_database_file_made_read_only_is_reported_and_sampling_resumes_once_writable() {
-    let image = tempfile::NamedTempFile::new().unwrap();
-    image.as_file().set_len(16 << 20).unwrap();
-    if let Err(e) = run(Command::new("mkfs.ext4").arg("-qF").arg(image.path())) {
-        unmet::<()>(&format!("cannot make an ext4 image: {e}"));
-        return;
-    }
-    let image_path = image.path().to_str().unwrap().to_owned();
-    let Some(m) = mount(&["-o", "loop", &image_path]) else {
+    let Some((_image, m)) = ext4("loop") else {
         return;
     };
     let app = sampling_into(&m.point).await;
