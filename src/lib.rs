@@ -14,3 +14,4 @@ pub mod store;
 pub mod tail;
 pub mod telemetry;
 pub mod tokens;
+pub mod watchdog;

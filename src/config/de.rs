@@ -100,3 +100,21 @@ pub fn spawn_env<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Str
     }
     Ok(env)
 }
+
+/// Names of rules, probes and notifiers appear in URLs and metrics labels.
+pub fn plain_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    if s.is_empty() || s.len() > 64 || !s.chars().all(plain) {
+        return Err(serde::de::Error::custom(format!(
+            "name '{s}': use 1 to 64 letters, digits, '.', '_' or '-'"
+        )));
+    }
+    Ok(s)
+}
+
+pub fn signal<'de, D: Deserializer<'de>>(d: D) -> Result<crate::domain::Signal, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map_err(|e: crate::domain::ParseError| serde::de::Error::custom(e.0))
+}

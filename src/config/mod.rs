@@ -2,13 +2,17 @@
 //! `HOSTWATCH_<SECTION>__<KEY>` environment variables over that. Values are
 //! checked while they are read, so an error names the key and its file line.
 
+mod check;
 mod de;
+pub mod watchdog;
 
 use de::{
     duration, health_url, interval, service_name, sha256_hex, spawn_env, top_processes, workers,
 };
 use serde::Deserialize;
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use toml::Spanned;
+use watchdog::{NotifierSettings, ProbeSettings, RuleSettings, WatchdogSettings};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -20,6 +24,10 @@ pub struct Settings {
     pub control: ControlSettings,
     pub services: Vec<ServiceSettings>,
     pub directories: Vec<DirectorySettings>,
+    pub watchdog: WatchdogSettings,
+    pub notifiers: Vec<Spanned<NotifierSettings>>,
+    pub probes: Vec<Spanned<ProbeSettings>>,
+    pub rules: Vec<Spanned<RuleSettings>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +165,10 @@ impl Default for Settings {
             control: ControlSettings::default(),
             services: vec![ServiceSettings::new("httpd", Manager::Auto)],
             directories: Vec::new(),
+            watchdog: WatchdogSettings::default(),
+            notifiers: Vec::new(),
+            probes: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }
@@ -265,12 +277,10 @@ impl Settings {
         };
         // Parsing the text itself first is what gives errors a line number.
         let settings: Settings = toml::from_str(text).map_err(file_error)?;
-        settings
-            .check_names()
-            .map_err(|message| ConfigError::File {
-                path: path.to_path_buf(),
-                message,
-            })?;
+        settings.check(text).map_err(|message| ConfigError::File {
+            path: path.to_path_buf(),
+            message,
+        })?;
         let overrides: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with("HOSTWATCH_") && !NOT_SETTINGS.contains(&k.as_str()))
@@ -291,20 +301,12 @@ impl Settings {
             vars: vars.clone(),
             message,
         };
-        let settings: Settings = table
-            .try_into()
+        // Read back through text, so the spans the checks use are kept.
+        let merged = toml::to_string(&table).map_err(|e| env_error(e.to_string()))?;
+        let settings: Settings = toml::from_str(&merged)
             .map_err(|e: toml::de::Error| env_error(e.to_string().trim_end().to_owned()))?;
-        settings.check_names().map_err(env_error)?;
+        settings.check(&merged).map_err(env_error)?;
         Ok(settings)
-    }
-
-    /// Two services with one name could not be told apart.
-    fn check_names(&self) -> Result<(), String> {
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = self.services.iter().find(|s| !seen.insert(s.name.as_str())) {
-            return Err(format!("[[services]] name '{}' is given twice", dup.name));
-        }
-        Ok(())
     }
 }
 

@@ -1,0 +1,55 @@
+//! What the API shows of the watchdog's rules and their subjects now.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A rule, its settings and the state of each of its subjects now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RuleView {
+    pub name: String,
+    /// e.g. `process.cpu_percent`.
+    pub metric: String,
+    /// `above` or `below`.
+    pub op: String,
+    pub limit: f64,
+    pub for_seconds: f64,
+    pub keep_firing_for_seconds: f64,
+    pub mount: Option<String>,
+    pub service: Option<String>,
+    pub probe: Option<String>,
+    pub process: Option<String>,
+    pub process_cmdline: Option<String>,
+    pub notify: Vec<String>,
+    pub actions: Vec<ActionView>,
+    pub subjects: Vec<SubjectView>,
+}
+
+/// An action a rule runs when one of its alerts starts firing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActionView {
+    /// `kill`, `restart` or `exec`.
+    pub kind: String,
+    pub signal: Option<String>,
+    pub grace_seconds: Option<f64>,
+    pub process: Option<String>,
+    pub service: Option<String>,
+    pub command: Option<String>,
+    pub args: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// One subject of a rule (the host, a mount, a service, a probe, a process).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubjectView {
+    /// e.g. `worker (pid 4242)`.
+    pub subject: String,
+    /// `inactive`, `pending` or `firing`.
+    pub state: String,
+    /// The latest value read, when one could be.
+    pub value: Option<f64>,
+    /// When the subject entered this state (null when inactive).
+    pub since: Option<DateTime<Utc>>,
+    /// The open alert, when pending or firing.
+    pub alert_id: Option<i64>,
+}
