@@ -39,6 +39,8 @@ pub enum StartupError {
     Server(std::io::Error),
     #[error("cannot start the process-reading thread: {0}")]
     Thread(std::io::Error),
+    #[error("watchdog: {0}")]
+    Watchdog(#[from] crate::watchdog::WatchdogError),
 }
 
 pub struct Application {
@@ -116,6 +118,13 @@ impl Application {
             sampler.start(None).await.ok();
         }
         let (directories, mut tasks) = crate::directories::start(&settings.directories, &shutdown);
+        let watchdog = crate::watchdog::Watchdog::new(
+            &settings,
+            Arc::clone(&store),
+            Arc::clone(&services),
+            Arc::clone(&spawner),
+        )?;
+        tasks.extend(watchdog.start(&shutdown)?);
         tasks.push(tokio::spawn(crate::store::retention::run(
             Arc::clone(&store),
             settings.storage.retention,

@@ -62,6 +62,7 @@ async fn spawn(
         command: body.command,
         args: body.args,
         cwd: body.cwd,
+        env: Default::default(),
     };
     let target = format!("{} {}", req.command, req.args.join(" "))
         .trim_end()

@@ -162,3 +162,151 @@ fn a_spawn_env_value_with_nul_or_not_a_string_is_rejected() {
     assert!(m.contains("spawn_env.TZ") && m.contains("NUL"), "{m}");
     assert!(parse("[control]\nspawn_env = { TZ = 1 }\n", &[]).is_err());
 }
+
+const WATCHDOG: &str = r#"
+[watchdog]
+interval = "100ms"
+
+[[notifiers]]
+name = "ops"
+kind = "smtp"
+host = "127.0.0.1"
+port = 2525
+tls = "starttls"
+username = "alerts"
+password_file = "/etc/hostwatch/smtp.pass"
+from = "hostwatch@example.com"
+to = ["ops@example.com"]
+
+[[notifiers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:9000/alerts"
+
+[[probes]]
+name = "frontoffice"
+kind = "http"
+url = "http://127.0.0.1:8081/session"
+interval = "200ms"
+timeout = "100ms"
+window = "10s"
+
+[[rules]]
+name = "runaway-worker"
+metric = "process.cpu_percent"
+process = "worker"
+above = 20
+for = "0s"
+notify = ["ops", "hook"]
+[[rules.actions]]
+kind = "kill"
+signal = "TERM"
+grace = "2s"
+
+[[rules]]
+name = "frontoffice-slow"
+metric = "probe.latency_ratio"
+probe = "frontoffice"
+above = 10
+notify = ["ops"]
+[[rules.actions]]
+kind = "kill"
+process = "worker"
+"#;
+
+#[test]
+fn the_spec_watchdog_example_parses() {
+    let s = parse(WATCHDOG, &[]).unwrap();
+    assert_eq!(s.watchdog.interval, Duration::from_millis(100));
+    assert_eq!(s.notifiers.len(), 2);
+    assert_eq!(
+        s.rules[0].get_ref().actions[0].get_ref().grace,
+        Duration::from_secs(2)
+    );
+    assert_eq!(s.probes[0].get_ref().window, Duration::from_secs(10));
+}
+
+fn watchdog_error(edit: (&str, &str)) -> String {
+    let text = WATCHDOG.replacen(edit.0, edit.1, 1);
+    assert_ne!(text, WATCHDOG, "the edit {edit:?} changed nothing");
+    parse(&text, &[]).unwrap_err().to_string()
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn a_rule_naming_an_unknown_notifier_is_named_with_its_line() {
+    let text = WATCHDOG.replacen(
+        r#"notify = ["ops", "hook"]"#,
+        r#"notify = ["ops", "pager"]"#,
+        1,
+    );
+    let m = parse(&text, &[]).unwrap_err().to_string();
+    let line = line_of(&text, "\"pager\"");
+    assert!(
+        m.contains("'pager'") && m.contains(&format!("line {line}")),
+        "{m}"
+    );
+}
+
+#[test]
+fn watchdog_config_mistakes_stop_start_up_with_the_key() {
+    for (edit, expect) in [
+        (
+            ("probe = \"frontoffice\"", "probe = \"backoffice\""),
+            "probe 'backoffice'",
+        ),
+        (
+            (
+                "metric = \"process.cpu_percent\"",
+                "metric = \"process.cpu\"",
+            ),
+            "process.cpu",
+        ),
+        (("above = 10", "above = 10\nbelow = 2"), "not both"),
+        (
+            (
+                "process = \"worker\"\nabove",
+                "process_cmdline = \"wor(ker\"\nabove",
+            ),
+            "regex",
+        ),
+        (
+            ("probe = \"frontoffice\"", "service = \"nginx\""),
+            "service",
+        ),
+        (
+            (
+                "kind = \"webhook\"\n",
+                "kind = \"webhook\"\nfrom = \"x@y\"\n",
+            ),
+            "smtp keys",
+        ),
+        (("interval = \"100ms\"", "interval = \"50ms\""), "100ms"),
+        (("name = \"hook\"", "name = \"ops\""), "given twice"),
+    ] {
+        let m = watchdog_error(edit);
+        assert!(m.contains(expect) && m.contains("line "), "{edit:?}: {m}");
+    }
+}
+
+#[test]
+fn a_bad_regex_is_reported_on_its_own_line() {
+    let text = WATCHDOG.replacen(
+        "process = \"worker\"\nabove",
+        "process_cmdline = \"wor(ker\"\nabove",
+        1,
+    );
+    let m = parse(&text, &[]).unwrap_err().to_string();
+    let line = line_of(&text, "wor(ker");
+    assert!(m.contains(&format!("line {line}")), "{m}");
+}
+
+#[test]
+fn environment_overrides_keep_the_watchdog_sections() {
+    let s = parse(WATCHDOG, &[("HOSTWATCH_WATCHDOG__INTERVAL", "250ms")]).unwrap();
+    assert_eq!(s.watchdog.interval, Duration::from_millis(250));
+    assert_eq!(s.rules.len(), 2);
+}

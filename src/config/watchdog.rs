@@ -24,6 +24,9 @@ pub struct WatchdogSettings {
     pub repeat_interval: Duration,
     /// Results each probe keeps in memory and serves.
     pub probe_results: usize,
+    /// Where people reach this agent, for the links in messages
+    /// (default `http://<server.listen>`).
+    pub url: Option<String>,
 }
 
 impl Default for WatchdogSettings {
@@ -32,6 +35,7 @@ impl Default for WatchdogSettings {
             interval: Duration::from_secs(1),
             repeat_interval: Duration::from_secs(4 * 3600),
             probe_results: 1000,
+            url: None,
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct SpawnRequest {
     pub command: String,
     pub args: Vec<String>,
     pub cwd: Option<String>,
+    /// Variables set beside the clean environment (the watchdog passes the
+    /// alert in `HOSTWATCH_ALERT_*`); never the agent's own.
+    pub env: BTreeMap<String, String>,
 }
 
 /// `PATH` of spawned commands, and where a bare command name is looked up:
@@ -155,6 +158,7 @@ impl Spawner {
         let mut cmd = tokio::process::Command::new(&program);
         cmd.env_clear()
             .envs(&self.env)
+            .envs(&req.env)
             .args(&req.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

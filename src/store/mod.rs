@@ -10,10 +10,15 @@ mod history;
 mod jobs;
 mod migrate;
 pub mod retention;
+mod watchdog;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use history::{HistoryPoint, SeriesBucket, ServiceAvailability, ServicePoint, Stats, Summary};
 pub use jobs::{Job, JobEnd};
+pub use watchdog::{
+    AlertRef, DueNotification, NewAction, NewAlert, NewNotification, OpenAlert, PendingAction,
+    Transition,
+};
 
 use rusqlite::{Connection, OpenFlags};
 use std::{

@@ -1,5 +1,6 @@
 //! Purges, in the background: raw checks older than `storage.retention`,
-//! and audit rows and ended jobs older than `storage.audit_retention`.
+//! and audit rows, ended jobs and resolved alerts (with their messages and
+//! actions) older than `storage.audit_retention`.
 
 use super::Store;
 use std::{sync::Arc, time::Duration};
@@ -45,14 +46,18 @@ pub async fn run(
         let purged = tokio::task::spawn_blocking(move || {
             Ok::<_, super::StoreError>((
                 s.purge_audit_before(cutoff, BATCH)?,
-                s.purge_jobs_before(cutoff, BATCH)?,
+                s.purge_jobs_before(cutoff, BATCH)? + s.purge_alerts_before(cutoff, BATCH)?,
             ))
         })
         .await;
         match purged {
             Ok(Ok((0, 0))) => {}
             Ok(Ok((audit, jobs))) => {
-                tracing::info!(audit, jobs, "purged audit rows and jobs past retention")
+                tracing::info!(
+                    audit,
+                    jobs,
+                    "purged audit rows, jobs and resolved alerts past retention"
+                )
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "purging the audit trail failed"),
             Err(e) => tracing::warn!(error = %e, "purging the audit trail failed"),

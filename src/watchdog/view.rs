@@ -53,3 +53,43 @@ pub struct SubjectView {
     /// The open alert, when pending or firing.
     pub alert_id: Option<i64>,
 }
+
+/// The API's form of a rule's settings, with its subjects.
+pub fn rule_view(
+    s: &crate::config::watchdog::RuleSettings,
+    subjects: Vec<SubjectView>,
+) -> RuleView {
+    RuleView {
+        name: s.name.clone(),
+        metric: s.metric.as_str().to_owned(),
+        op: if s.above.is_some() { "above" } else { "below" }.to_owned(),
+        limit: s.above.or(s.below).unwrap_or_default(),
+        for_seconds: s.for_.as_secs_f64(),
+        keep_firing_for_seconds: s.keep_firing_for.as_secs_f64(),
+        mount: s.mount.clone(),
+        service: s.service.clone(),
+        probe: s.probe.clone(),
+        process: s.process.clone(),
+        process_cmdline: s.process_cmdline.as_ref().map(|r| r.get_ref().clone()),
+        notify: s.notify.iter().map(|n| n.get_ref().clone()).collect(),
+        actions: s
+            .actions
+            .iter()
+            .map(|a| {
+                let a = a.get_ref();
+                let kill = a.kind == crate::config::watchdog::ActionKind::Kill;
+                ActionView {
+                    kind: a.kind.as_str().to_owned(),
+                    signal: kill.then(|| a.signal.name().to_owned()),
+                    grace_seconds: kill.then_some(a.grace.as_secs_f64()),
+                    process: a.process.clone(),
+                    service: a.service.clone(),
+                    command: a.command.clone(),
+                    args: a.args.clone(),
+                    dry_run: a.dry_run,
+                }
+            })
+            .collect(),
+        subjects,
+    }
+}

@@ -1,0 +1,570 @@
+//! The rule loop: every `watchdog.interval`, read each rule's subjects,
+//! step their alerts, and write the transitions with the messages and
+//! actions they call for in one transaction. Memory follows the database:
+//! a tick whose write fails changes nothing and is tried again next tick.
+
+use super::{
+    message::{self, AlertFacts, Event},
+    probes::ProbeBook,
+    rules::{self, ProcRef, Readers, Reading, Rule, SharedReaders},
+    state::{Open, Phase, Step, step},
+    view::SubjectView,
+};
+use crate::{
+    config::watchdog::{ActionKind, SubjectKind},
+    services::Services,
+    store::{AlertRef, NewAction, NewAlert, NewNotification, Store, Transition},
+};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// One subject of one rule.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub label: String,
+    pub value: Option<f64>,
+    pub process: Option<ProcRef>,
+    pub open: Option<Open>,
+}
+
+type Key = (usize, String);
+
+pub struct Engine {
+    pub rules: Arc<Vec<Rule>>,
+    /// Open alerts and the latest reading of every subject.
+    pub table: Mutex<HashMap<Key, Subject>>,
+    readers: SharedReaders,
+    store: Arc<Store>,
+    services: Arc<Services>,
+    probes: Arc<ProbeBook>,
+    pub host: String,
+    pub link_base: String,
+    pub outbox: Arc<Notify>,
+    pub actions: Arc<Notify>,
+    interval: Duration,
+}
+
+/// Silences cached between ticks: reading them every 100 ms is waste.
+struct Silences {
+    list: Vec<(String, Option<String>)>,
+    read_at: Option<std::time::Instant>,
+}
+
+const SILENCE_REFRESH: Duration = Duration::from_secs(1);
+
+pub struct EngineParts {
+    pub rules: Vec<crate::config::watchdog::RuleSettings>,
+    pub interval: Duration,
+    pub repeat: Duration,
+    pub host: String,
+    pub link_base: String,
+}
+
+impl Engine {
+    pub fn new(
+        parts: EngineParts,
+        store: Arc<Store>,
+        services: Arc<Services>,
+        probes: Arc<ProbeBook>,
+    ) -> Self {
+        let (rules, procs) = rules::compile(&parts.rules, parts.repeat);
+        let needs_host = rules::needs_host(&rules);
+        Self {
+            readers: Arc::new(Mutex::new(Readers {
+                procs,
+                host: crate::collect::watch::HostWatch::new(),
+                needs_host,
+            })),
+            rules: Arc::new(rules),
+            table: Mutex::new(HashMap::new()),
+            store,
+            services,
+            probes,
+            host: parts.host,
+            link_base: parts.link_base,
+            outbox: Arc::new(Notify::new()),
+            actions: Arc::new(Notify::new()),
+            interval: parts.interval,
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Subject>> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes up the alerts that were open when the agent stopped: they stay
+    /// pending or firing and are not notified again as new. Alerts of rules
+    /// no longer configured are resolved.
+    pub fn resume(&self) -> Result<usize, crate::store::StoreError> {
+        let open = self.store.open_alerts()?;
+        let now = Utc::now();
+        let mut orphans = Vec::new();
+        let mut table = self.table();
+        for a in &open {
+            let Some(idx) = self.rules.iter().position(|r| r.name() == a.rule) else {
+                orphans.push(Transition {
+                    alert: AlertRef::Existing(a.id),
+                    from: if a.state == "firing" {
+                        "firing"
+                    } else {
+                        "pending"
+                    },
+                    to: if a.state == "firing" {
+                        "resolved"
+                    } else {
+                        "inactive"
+                    },
+                    at: now,
+                    value: None,
+                    notifications: Vec::new(),
+                    actions: Vec::new(),
+                });
+                continue;
+            };
+            let process = parse_process_key(&a.subject_key, &a.subject);
+            table.insert(
+                (idx, a.subject_key.clone()),
+                Subject {
+                    label: a.subject.clone(),
+                    value: a.value,
+                    process,
+                    open: Some(Open {
+                        alert_id: a.id,
+                        phase: if a.state == "firing" {
+                            Phase::Firing
+                        } else {
+                            Phase::Pending
+                        },
+                        started_at: a.started_at,
+                        within_since: None,
+                        notified_at: a.notified_at.or(a.fired_at),
+                    }),
+                },
+            );
+        }
+        drop(table);
+        if !orphans.is_empty() {
+            self.store.apply_transitions(&orphans)?;
+        }
+        Ok(open.len() - orphans.len())
+    }
+
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let silences = Mutex::new(Silences {
+            list: Vec::new(),
+            read_at: None,
+        });
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            match self.tick(&silences).await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("the watchdog writes its alerts again");
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(error = %e, "the watchdog cannot write its alerts; it keeps trying every tick");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    async fn tick(&self, silences: &Mutex<Silences>) -> Result<(), String> {
+        let readers = Arc::clone(&self.readers);
+        let store = Arc::clone(&self.store);
+        let rules = Arc::clone(&self.rules);
+        let refresh = lock(silences)
+            .read_at
+            .is_none_or(|t| t.elapsed() >= SILENCE_REFRESH);
+        // The blocking part: /proc, statvfs, and the silences when due.
+        let (mut readings, silence_list) = tokio::task::spawn_blocking(move || {
+            let readings = rules::blocking_readings(&rules, &mut lock(&readers));
+            let silences = refresh.then(|| store.silence_rules(Utc::now()));
+            (readings, silences)
+        })
+        .await
+        .map_err(|e| format!("the watchdog's reading task failed: {e}"))?;
+        debug_assert_eq!(readings.len(), self.rules.len());
+        if let Some(list) = silence_list {
+            let mut s = lock(silences);
+            s.list = list.map_err(|e| e.to_string())?;
+            s.read_at = Some(std::time::Instant::now());
+        }
+        rules::async_readings(&self.rules, &self.services, &self.probes, &mut readings).await;
+        let now = Utc::now();
+        let silenced = lock(silences).list.clone();
+        let plan = self.plan(&readings, now);
+        if plan.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<Transition> = plan
+            .iter()
+            .filter_map(|p| self.transition(p, now, &silenced))
+            .collect();
+        let written = if batch.is_empty() {
+            Vec::new()
+        } else {
+            let store = Arc::clone(&self.store);
+            let b = batch.clone();
+            tokio::task::spawn_blocking(move || store.apply_transitions(&b))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?
+        };
+        self.commit(&plan, &batch, &written, now);
+        if batch.iter().any(|t| !t.notifications.is_empty()) {
+            self.outbox.notify_one();
+        }
+        if batch
+            .iter()
+            .any(|t| t.actions.iter().any(|a| a.status == "pending"))
+        {
+            self.actions.notify_one();
+        }
+        Ok(())
+    }
+
+    /// What each subject's step is this tick; also records the readings.
+    fn plan(&self, readings: &[Vec<Reading>], now: DateTime<Utc>) -> Vec<Planned> {
+        let mut table = self.table();
+        let mut plan = Vec::new();
+        for (idx, (rule, list)) in self.rules.iter().zip(readings).enumerate() {
+            let mut seen = HashSet::new();
+            for r in list {
+                seen.insert(r.key.clone());
+                let key = (idx, r.key.clone());
+                let subject = table.entry(key.clone()).or_insert_with(|| Subject {
+                    label: r.label.clone(),
+                    value: None,
+                    process: r.process.clone(),
+                    open: None,
+                });
+                subject.value = r.value;
+                let Some(v) = r.value else { continue };
+                let s = step(
+                    subject.open.as_ref(),
+                    Some(rule.beyond(v)),
+                    now,
+                    rule.timing,
+                );
+                if s != Step::Stay {
+                    plan.push(Planned {
+                        key,
+                        step: s,
+                        gone: false,
+                    });
+                }
+            }
+            // A process that is gone resolves its alert; other subjects
+            // keep their state while they cannot be read.
+            if rule.kind() == SubjectKind::Process {
+                let gone: Vec<Key> = table
+                    .keys()
+                    .filter(|(i, k)| *i == idx && !seen.contains(k))
+                    .cloned()
+                    .collect();
+                for key in gone {
+                    let open = table.get(&key).and_then(|s| s.open.clone());
+                    match step(open.as_ref(), None, now, rule.timing) {
+                        Step::Stay => {
+                            table.remove(&key);
+                        }
+                        s => plan.push(Planned {
+                            key,
+                            step: s,
+                            gone: true,
+                        }),
+                    }
+                }
+            }
+        }
+        plan
+    }
+
+    /// The stored form of one planned step; None for steps kept in memory.
+    fn transition(
+        &self,
+        p: &Planned,
+        now: DateTime<Utc>,
+        silences: &[(String, Option<String>)],
+    ) -> Option<Transition> {
+        let rule = &self.rules[p.key.0];
+        let table = self.table();
+        let subject = table.get(&p.key)?;
+        let open = subject.open.as_ref();
+        let (from, to, event) = match p.step {
+            Step::Stay | Step::WithinSince | Step::BeyondAgain => return None,
+            Step::Open(phase) => (
+                "inactive",
+                phase.as_str(),
+                (phase == Phase::Firing).then_some(Event::Firing),
+            ),
+            Step::Fire => ("pending", "firing", Some(Event::Firing)),
+            Step::Drop => ("pending", "inactive", None),
+            Step::Resolve => ("firing", "resolved", Some(Event::Resolved)),
+            Step::Remind => ("firing", "firing", Some(Event::Repeat)),
+        };
+        let silenced = silences.iter().any(|(r, s)| {
+            r == rule.name()
+                && s.as_deref().is_none_or(|s| {
+                    s == subject.label || subject.process.as_ref().is_some_and(|p| p.name == s)
+                })
+        });
+        let started_at = open.map_or(now, |o| o.started_at);
+        let facts = AlertFacts {
+            rule: rule.name(),
+            metric: rule.metric(),
+            subject: &subject.label,
+            value: subject.value,
+            limit: rule.limit,
+            above: rule.above,
+            state: to,
+            started_at,
+            fired_at: match p.step {
+                Step::Open(Phase::Firing) | Step::Fire => Some(now),
+                _ => open.and_then(|o| o.notified_at).filter(|_| to != "pending"),
+            },
+            resolved_at: (to == "resolved").then_some(now),
+            gone: p.gone,
+        };
+        let notifications = match event {
+            Some(e) => rule
+                .settings
+                .notify
+                .iter()
+                .map(|n| {
+                    let message_id = message::new_message_id(e, &self.host);
+                    NewNotification {
+                        payload: message::payload(
+                            e,
+                            &message_id,
+                            &self.host,
+                            &self.link_base,
+                            &facts,
+                        ),
+                        subject: message::subject_line(e, &self.host, &facts),
+                        message_id,
+                        notifier: n.get_ref().clone(),
+                        event: e.as_str(),
+                        status: if silenced { "silenced" } else { "pending" },
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let actions = if event == Some(Event::Firing) {
+            self.actions_for(rule, subject, &facts, silenced)
+        } else {
+            Vec::new()
+        };
+        Some(Transition {
+            alert: match open {
+                Some(o) => AlertRef::Existing(o.alert_id),
+                None => AlertRef::New(NewAlert {
+                    rule: rule.name().to_owned(),
+                    metric: rule.metric().as_str().to_owned(),
+                    subject: subject.label.clone(),
+                    subject_key: p.key.1.clone(),
+                    threshold: rule.limit,
+                    op: if rule.above { "above" } else { "below" },
+                }),
+            },
+            from,
+            to,
+            at: now,
+            value: subject.value,
+            notifications,
+            actions,
+        })
+    }
+
+    fn actions_for(
+        &self,
+        rule: &Rule,
+        subject: &Subject,
+        facts: &AlertFacts,
+        silenced: bool,
+    ) -> Vec<NewAction> {
+        rule.settings
+            .actions
+            .iter()
+            .map(|a| {
+                let a = a.get_ref();
+                let mut spec = match a.kind {
+                    ActionKind::Kill => {
+                        let mut s = json!({
+                            "signal": a.signal.name(),
+                            "grace_ms": a.grace.as_millis() as u64,
+                        });
+                        match (&a.process, &subject.process) {
+                            (Some(name), _) => s["process"] = json!(name),
+                            (None, Some(p)) => s["targets"] = json!([p]),
+                            (None, None) => s["targets"] = json!([]),
+                        }
+                        s
+                    }
+                    ActionKind::Restart => json!({
+                        "service": a.service.clone().or_else(|| rule.settings.service.clone()),
+                    }),
+                    ActionKind::Exec => json!({
+                        "command": a.command,
+                        "args": a.args,
+                        "env": {
+                            "HOSTWATCH_ALERT_RULE": facts.rule,
+                            "HOSTWATCH_ALERT_SUBJECT": facts.subject,
+                            "HOSTWATCH_ALERT_METRIC": facts.metric.as_str(),
+                            "HOSTWATCH_ALERT_STATE": facts.state,
+                            "HOSTWATCH_ALERT_VALUE": facts.value.map(|v| v.to_string()).unwrap_or_default(),
+                            "HOSTWATCH_ALERT_LIMIT": facts.limit.to_string(),
+                            "HOSTWATCH_ALERT_OP": if facts.above { "above" } else { "below" },
+                            "HOSTWATCH_ALERT_STARTED_AT": crate::domain::time::rfc3339(facts.started_at),
+                            "HOSTWATCH_ALERT_HOST": self.host,
+                        },
+                    }),
+                };
+                spec["dry_run"] = json!(a.dry_run);
+                let (status, outcome) = if silenced {
+                    ("silenced", Some("a silence covers this alert: nothing was done".to_owned()))
+                } else if a.dry_run {
+                    ("dry_run", Some(format!("dry run: would {}", super::actions::describe(a.kind, &spec))))
+                } else {
+                    ("pending", None)
+                };
+                NewAction {
+                    kind: a.kind.as_str(),
+                    spec,
+                    status,
+                    outcome,
+                }
+            })
+            .collect()
+    }
+
+    /// Memory follows what was written.
+    fn commit(
+        &self,
+        plan: &[Planned],
+        batch: &[Transition],
+        written: &[Option<i64>],
+        now: DateTime<Utc>,
+    ) {
+        let mut table = self.table();
+        let mut ids = written.iter();
+        for p in plan {
+            let stored = !matches!(p.step, Step::Stay | Step::WithinSince | Step::BeyondAgain);
+            let id = if stored {
+                ids.next().copied().flatten()
+            } else {
+                None
+            };
+            let Some(subject) = table.get_mut(&p.key) else {
+                continue;
+            };
+            match p.step {
+                Step::Open(phase) => {
+                    subject.open = id.map(|alert_id| Open {
+                        alert_id,
+                        phase,
+                        started_at: now,
+                        within_since: None,
+                        notified_at: (phase == Phase::Firing).then_some(now),
+                    });
+                }
+                Step::Fire => {
+                    if let Some(o) = subject.open.as_mut() {
+                        o.phase = Phase::Firing;
+                        o.notified_at = Some(now);
+                    }
+                }
+                Step::Remind => {
+                    if let Some(o) = subject.open.as_mut() {
+                        o.notified_at = Some(now);
+                    }
+                }
+                Step::WithinSince => {
+                    if let Some(o) = subject.open.as_mut() {
+                        o.within_since = Some(now);
+                    }
+                }
+                Step::BeyondAgain => {
+                    if let Some(o) = subject.open.as_mut() {
+                        o.within_since = None;
+                    }
+                }
+                Step::Drop | Step::Resolve => {
+                    subject.open = None;
+                    if p.gone {
+                        table.remove(&p.key);
+                    }
+                }
+                Step::Stay => {}
+            }
+        }
+        let _ = batch;
+    }
+
+    /// Each rule's subjects now, for the API.
+    pub fn subjects(&self, rule: usize) -> Vec<SubjectView> {
+        let table = self.table();
+        let mut out: Vec<SubjectView> = table
+            .iter()
+            .filter(|((i, _), _)| *i == rule)
+            .map(|(_, s)| SubjectView {
+                subject: s.label.clone(),
+                state: s
+                    .open
+                    .as_ref()
+                    .map_or("inactive", |o| o.phase.as_str())
+                    .to_owned(),
+                value: s.value,
+                since: s.open.as_ref().map(|o| o.started_at),
+                alert_id: s.open.as_ref().map(|o| o.alert_id),
+            })
+            .collect();
+        out.sort_by(|a, b| a.subject.cmp(&b.subject));
+        out
+    }
+}
+
+/// One subject's step this tick.
+#[derive(Debug, Clone)]
+struct Planned {
+    key: Key,
+    step: Step,
+    gone: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `pid:4242:98765` with the label `worker (pid 4242)` back into a process.
+fn parse_process_key(key: &str, label: &str) -> Option<ProcRef> {
+    let mut parts = key.strip_prefix("pid:")?.split(':');
+    let pid = parts.next()?.parse().ok()?;
+    let start_ticks = parts.next()?.parse().ok()?;
+    let name = label
+        .rsplit_once(" (pid ")
+        .map_or(label, |(n, _)| n)
+        .to_owned();
+    Some(ProcRef {
+        pid,
+        start_ticks,
+        name,
+    })
+}
