@@ -26,3 +26,5 @@ mod schemathesis;
 mod service_faults;
 mod services;
 mod storage_faults;
+mod watchdog;
+mod watchdog_agent;
