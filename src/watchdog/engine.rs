@@ -143,6 +143,7 @@ impl Engine {
                             Phase::Pending
                         },
                         started_at: a.started_at,
+                        fired_at: a.fired_at,
                         within_since: None,
                         notified_at: a.notified_at.or(a.fired_at),
                     }),
@@ -337,7 +338,7 @@ impl Engine {
             started_at,
             fired_at: match p.step {
                 Step::Open(Phase::Firing) | Step::Fire => Some(now),
-                _ => open.and_then(|o| o.notified_at).filter(|_| to != "pending"),
+                _ => open.and_then(|o| o.fired_at),
             },
             resolved_at: (to == "resolved").then_some(now),
             gone: p.gone,
@@ -481,6 +482,7 @@ impl Engine {
                         alert_id,
                         phase,
                         started_at: now,
+                        fired_at: (phase == Phase::Firing).then_some(now),
                         within_since: None,
                         notified_at: (phase == Phase::Firing).then_some(now),
                     });
@@ -488,6 +490,7 @@ impl Engine {
                 Step::Fire => {
                     if let Some(o) = subject.open.as_mut() {
                         o.phase = Phase::Firing;
+                        o.fired_at = Some(now);
                         o.notified_at = Some(now);
                     }
                 }

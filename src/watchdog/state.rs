@@ -28,6 +28,7 @@ pub struct Open {
     pub alert_id: i64,
     pub phase: Phase,
     pub started_at: DateTime<Utc>,
+    pub fired_at: Option<DateTime<Utc>>,
     /// Since when the value has been back within the limit while firing.
     pub within_since: Option<DateTime<Utc>>,
     /// When the firing message or the last reminder was queued.
@@ -120,6 +121,7 @@ mod tests {
             alert_id: 1,
             phase,
             started_at: started,
+            fired_at: None,
             within_since: None,
             notified_at: Some(started),
         }
