@@ -9,6 +9,7 @@ mod io;
 mod processes;
 pub mod procs;
 mod system;
+pub mod watch;
 
 pub use agent::{AgentReader, AgentStats};
 pub use system::{SystemReader, SystemSnapshot};
