@@ -5,6 +5,7 @@
 
 mod host;
 mod procs;
+mod reader;
 mod stat;
 #[cfg(test)]
 mod tests;

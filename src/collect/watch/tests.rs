@@ -1,4 +1,4 @@
-use super::procs::Entry;
+use super::reader::Entry;
 use super::*;
 use std::{
     os::unix::fs::symlink,
