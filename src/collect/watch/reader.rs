@@ -54,22 +54,30 @@ impl Entry {
                 .is_none_or(|t| now.saturating_duration_since(t) >= RECHECK)
     }
 
-    /// Takes a fresh `stat`; answers whether the matches must be worked out
-    /// again: not matching yet, renamed, dead, or the command line due.
-    /// Another start time is another process: all is forgotten.
+    /// Takes a fresh `stat` (read because it matches or is due); answers
+    /// whether the matches must be worked out again now: not matching yet,
+    /// renamed, dead, or the command line due. Another start time is
+    /// another process: all is forgotten.
     pub(super) fn observe(&mut self, s: &Stat, now: Instant, any_cmdline: bool) -> bool {
         if self.start_ticks != Some(s.start_ticks) {
             *self = Self {
                 start_ticks: Some(s.start_ticks),
-                comm: s.comm,
                 mark: self.mark,
                 stat: self.stat.take(),
                 ..Self::default()
             };
-            return true;
         }
         let renamed = std::mem::replace(&mut self.comm, s.comm) != s.comm;
-        self.matches.is_empty() || renamed || s.is_dead() || (any_cmdline && self.due(now))
+        let again = self.checked.is_none()
+            || self.matches.is_empty()
+            || renamed
+            || s.is_dead()
+            || (any_cmdline && self.due(now));
+        self.seen = self.seen.saturating_add(1).min(2);
+        if again {
+            self.checked = Some(now);
+        }
+        again
     }
 }
 
@@ -146,9 +154,8 @@ impl Reader {
             return None;
         };
         if e.observe(&s, now, any_cmdline) {
-            self.work_out(matchers, any_cmdline, pid, &s, e, now);
+            self.work_out(matchers, any_cmdline, pid, &s, e);
         }
-        e.seen = e.seen.saturating_add(1).min(2);
         if e.matches.is_empty() {
             e.stat = None;
             e.cpu = None;
@@ -176,9 +183,7 @@ impl Reader {
         pid: u32,
         s: &Stat,
         e: &mut Entry,
-        now: Instant,
     ) {
-        e.checked = Some(now);
         e.matches.clear();
         e.name.clear();
         e.cmdline.clear();

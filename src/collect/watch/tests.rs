@@ -161,15 +161,19 @@ const STAT: &str = "77 (worker) S 1 77 77 0 -1 0 0 0 0 0 10 5 0 0 20 0 1 0 5000 
 
 #[test]
 fn a_pid_is_read_when_new_on_the_next_refresh_then_once_a_second() {
-    let now = Instant::now();
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
     let mut e = Entry::default();
-    assert!(e.due(now));
-    assert!(e.observe(&stat_of(STAT), now, false));
-    assert!(e.due(now), "a new pid is read again on the next refresh");
-    // visit() counts the refreshes; two of them, then the clock decides.
-    let mut seen = Entry::default();
-    assert!(seen.observe(&stat_of(STAT), now, false));
-    assert!(seen.due(now + Duration::from_millis(100)));
+    assert!(e.due(t0));
+    assert!(e.observe(&stat_of(STAT), t0, false));
+    assert!(
+        e.due(ms(100)),
+        "a new pid is read again on the next refresh"
+    );
+    assert!(e.observe(&stat_of(STAT), ms(100), false));
+    assert!(!e.due(ms(200)));
+    assert!(!e.due(ms(1099)));
+    assert!(e.due(ms(1100)));
 }
 
 #[test]
@@ -178,16 +182,21 @@ fn another_start_time_under_the_same_pid_is_a_new_process() {
     let mut e = Entry::default();
     e.observe(&stat_of(STAT), now, false);
     e.matches.push(0);
-    // Same process, same name: nothing to work out again.
+    // Same process, same name: nothing to work out again, unless a
+    // command line regex is due to see it again.
     let same = stat_of(STAT);
     assert!(!e.observe(&same, now, false));
+    assert!(!e.observe(&same, now, true));
+    assert!(!e.observe(&same, now + Duration::from_millis(500), true));
+    assert!(e.observe(&same, now + Duration::from_secs(1), true));
     // Renamed (exec): worked out again.
     let renamed = stat_of(&STAT.replace("(worker)", "(other)"));
     assert!(e.observe(&renamed, now, false));
     // Another start time: all is forgotten, matches included.
+    e.cpu = Some((15, now));
     let reused = stat_of(&STAT.replace(" 5000 ", " 6000 "));
     assert!(e.observe(&reused, now, false));
-    assert!(e.matches.is_empty());
+    assert!(e.matches.is_empty() && e.cpu.is_none());
 }
 
 #[test]
