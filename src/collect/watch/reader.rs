@@ -101,6 +101,9 @@ impl Reader {
             .map_err(|e| CollectError(format!("/proc cannot be opened: {e}")))?;
         let meminfo = std::fs::read_to_string("/proc/meminfo")
             .map_err(|e| CollectError(format!("/proc/meminfo: {e}")))?;
+        let mem_total = super::host::meminfo_kb(&meminfo, "MemTotal:")
+            .filter(|&kb| kb > 0)
+            .ok_or_else(|| CollectError("/proc/meminfo has no MemTotal".into()))?;
         Ok(Self {
             proc,
             dirbuf: Vec::with_capacity(32 * 1024),
@@ -108,7 +111,7 @@ impl Reader {
             argv0_len: 0,
             ticks_per_second: procfs::ticks_per_second() as f64,
             page_size: procfs::page_size(),
-            mem_total: super::host::meminfo_kb(&meminfo, "MemTotal:").unwrap_or(0) * 1024,
+            mem_total: mem_total * 1024,
         })
     }
 
