@@ -13,7 +13,7 @@ use tokio::{
 /// What a probe found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
-    /// A 2xx or 3xx answer within the deadline.
+    /// An answer with an accepted status within the deadline.
     pub healthy: bool,
     /// Milliseconds from connecting to the status line (or to the failure).
     pub probe_ms: f64,
@@ -37,7 +37,14 @@ pub fn validate(url: &str) -> Result<Uri, String> {
     }
 }
 
+/// The services' health probe: a 2xx or a 3xx (a redirect to a login page
+/// still shows the service up) within `timeout`.
 pub async fn probe(url: &str, timeout: Duration) -> Probe {
+    get(url, timeout, 200..400).await
+}
+
+/// One GET of `url`, healthy when its status is in `accept` within `timeout`.
+pub async fn get(url: &str, timeout: Duration, accept: std::ops::Range<u16>) -> Probe {
     let started = Instant::now();
     let result = match validate(url) {
         Ok(uri) => tokio::time::timeout(timeout, get_status(&uri))
@@ -47,7 +54,7 @@ pub async fn probe(url: &str, timeout: Duration) -> Probe {
     };
     let probe_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
-        Ok(code) if (200..400).contains(&code) => Probe {
+        Ok(code) if accept.contains(&code) => Probe {
             healthy: true,
             probe_ms,
             error: None,

@@ -1,0 +1,48 @@
+//! Cheap readings for the watchdog's rules, taken as often as every 100 ms:
+//! the processes that match a rule's name or command line ([`ProcWatch`]),
+//! and the host's CPU, memory, swap, load and disks ([`HostWatch`]). Plain
+//! data out; nothing here knows rules, HTTP or SQL.
+
+mod host;
+mod procs;
+mod reader;
+mod stat;
+#[cfg(test)]
+mod tests;
+
+pub use host::{HostNow, HostWatch, disk_percent};
+pub use procs::{ProcSample, ProcWatch};
+
+use stat::COMM_LEN;
+
+/// Which processes a rule watches.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// The process name, exactly: the kernel's `comm`. The kernel keeps only
+    /// its first 15 bytes, so a longer name matches a process whose `comm`
+    /// is its first 15 bytes and whose `argv[0]` or executable is named it
+    /// in full.
+    Name(String),
+    /// The command line (arguments joined by spaces, as `ps` shows it)
+    /// matched anywhere by the regex. A process without one (a kernel
+    /// thread, a zombie) never matches.
+    Cmdline(regex::Regex),
+}
+
+impl Matcher {
+    /// A long name whose cut `comm` matches and that needs `argv[0]` (or the
+    /// executable) to confirm it.
+    fn needs_confirming(&self, comm: &[u8]) -> bool {
+        matches!(self, Self::Name(n) if n.len() > COMM_LEN && n.as_bytes()[..COMM_LEN] == *comm)
+    }
+}
+
+/// `<pid>/<file>` (relative to `/proc`) formatted into `buf`, without
+/// allocating.
+fn pid_path<'a>(buf: &'a mut [u8; 32], pid: u32, file: &str) -> &'a str {
+    use std::io::Write;
+    let mut w = &mut buf[..];
+    let _ = write!(w, "{pid}/{file}");
+    let len = 32 - w.len();
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
+}

@@ -1,0 +1,301 @@
+//! What [`super::ProcWatch`] remembers of each pid and how it reads
+//! `/proc`: `stat` through a descriptor kept open while a process matches,
+//! the name and command line only when they are due.
+
+use super::{
+    Matcher, pid_path,
+    stat::{self, COMM_LEN, Comm, Stat},
+};
+use crate::collect::CollectError;
+use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
+use std::{
+    fs::File,
+    io::Read,
+    os::{fd::OwnedFd, unix::fs::FileExt},
+    time::{Duration, Instant},
+};
+
+/// How often a process that does not match is looked at again (and the
+/// command line of one that does, when a `Cmdline` matcher exists).
+pub const RECHECK: Duration = Duration::from_secs(1);
+/// Bytes of a command line kept in a sample, for messages.
+pub const CMDLINE_SHORT: usize = 200;
+/// Bytes of a command line a regex sees.
+const CMDLINE_MAX: u64 = 64 * 1024;
+
+/// What is remembered of one pid between refreshes.
+#[derive(Debug, Default)]
+pub(super) struct Entry {
+    start_ticks: Option<u64>,
+    /// Refreshes it was seen in (up to 2).
+    seen: u8,
+    /// When its matches were last worked out.
+    checked: Option<Instant>,
+    comm: Comm,
+    /// Indexes of the matchers it matches; empty for most processes.
+    pub(super) matches: Vec<usize>,
+    /// `stat`, kept open while it matches.
+    stat: Option<File>,
+    /// CPU ticks and when, at the previous reading.
+    pub(super) cpu: Option<(u64, Instant)>,
+    pub(super) name: String,
+    pub(super) cmdline: String,
+    /// The refresh that last saw it in `/proc`.
+    pub(super) mark: u64,
+}
+
+impl Entry {
+    /// Whether a pid's name is due to be read: new, on the refresh after,
+    /// then once per [`RECHECK`].
+    pub(super) fn due(&self, now: Instant) -> bool {
+        self.seen < 2
+            || self
+                .checked
+                .is_none_or(|t| now.saturating_duration_since(t) >= RECHECK)
+    }
+
+    /// Takes a fresh `stat` (read because it matches or is due); answers
+    /// whether the matches must be worked out again now: not matching yet,
+    /// renamed, dead, or the command line due. Another start time is
+    /// another process: all is forgotten.
+    pub(super) fn observe(&mut self, s: &Stat, now: Instant, any_cmdline: bool) -> bool {
+        if self.start_ticks != Some(s.start_ticks) {
+            *self = Self {
+                start_ticks: Some(s.start_ticks),
+                mark: self.mark,
+                stat: self.stat.take(),
+                ..Self::default()
+            };
+        }
+        let renamed = std::mem::replace(&mut self.comm, s.comm) != s.comm;
+        let again = self.checked.is_none()
+            || self.matches.is_empty()
+            || renamed
+            || s.is_dead()
+            || (any_cmdline && self.due(now));
+        self.seen = self.seen.saturating_add(1).min(2);
+        if again {
+            self.checked = Some(now);
+        }
+        again
+    }
+}
+
+/// Reads `/proc` for [`ProcWatch`].
+pub(super) struct Reader {
+    proc: OwnedFd,
+    dirbuf: Vec<u8>,
+    /// The last command line read, arguments joined by spaces.
+    cmdline: Vec<u8>,
+    /// Where its `argv[0]` ends.
+    argv0_len: usize,
+    ticks_per_second: f64,
+    pub(super) page_size: u64,
+    pub(super) mem_total: u64,
+}
+
+impl Reader {
+    pub(super) fn new() -> Result<Self, CollectError> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let proc = rustix::fs::open("/proc", flags, Mode::empty())
+            .map_err(|e| CollectError(format!("/proc cannot be opened: {e}")))?;
+        let meminfo = std::fs::read_to_string("/proc/meminfo")
+            .map_err(|e| CollectError(format!("/proc/meminfo: {e}")))?;
+        let mem_total = super::host::meminfo_kb(&meminfo, "MemTotal:")
+            .filter(|&kb| kb > 0)
+            .ok_or_else(|| CollectError("/proc/meminfo has no MemTotal".into()))?;
+        Ok(Self {
+            proc,
+            dirbuf: Vec::with_capacity(32 * 1024),
+            cmdline: Vec::new(),
+            argv0_len: 0,
+            ticks_per_second: procfs::ticks_per_second() as f64,
+            page_size: procfs::page_size(),
+            mem_total: mem_total * 1024,
+        })
+    }
+
+    /// The pids in `/proc`, in its order (by pid).
+    pub(super) fn list(&mut self, pids: &mut Vec<u32>) -> rustix::io::Result<()> {
+        pids.clear();
+        rustix::fs::seek(&self.proc, SeekFrom::Start(0))?;
+        let mut dir = RawDir::new(&self.proc, self.dirbuf.spare_capacity_mut());
+        while let Some(entry) = dir.next() {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if let Some(pid) = std::str::from_utf8(name).ok().and_then(|n| n.parse().ok()) {
+                pids.push(pid);
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&self, pid: u32, file: &str) -> Option<File> {
+        let mut buf = [0u8; 32];
+        let path = pid_path(&mut buf, pid, file);
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        rustix::fs::openat(&self.proc, path, flags, Mode::empty())
+            .ok()
+            .map(File::from)
+    }
+
+    /// Reads what is due of one pid; its `stat` when it matches. A pid
+    /// that is gone is marked for dropping.
+    pub(super) fn visit(
+        &mut self,
+        matchers: &[Matcher],
+        any_cmdline: bool,
+        pid: u32,
+        e: &mut Entry,
+        now: Instant,
+    ) -> Option<Stat> {
+        if e.matches.is_empty() && !e.due(now) {
+            return None;
+        }
+        let Some(s) = self.stat(pid, &mut e.stat) else {
+            e.mark = 0;
+            return None;
+        };
+        if e.observe(&s, now, any_cmdline) {
+            self.work_out(matchers, any_cmdline, pid, &s, e);
+        }
+        if e.matches.is_empty() {
+            e.stat = None;
+            e.cpu = None;
+            return None;
+        }
+        Some(s)
+    }
+
+    /// `stat` through `kept`, opened first when it is not.
+    fn stat(&self, pid: u32, kept: &mut Option<File>) -> Option<Stat> {
+        if kept.is_none() {
+            *kept = Some(self.open(pid, "stat")?);
+        }
+        let mut buf = [0u8; 1024];
+        let n = kept.as_ref()?.read_at(&mut buf, 0).ok()?;
+        stat::parse(&buf[..n])
+    }
+
+    /// Works out which matchers the process matches, with its name and
+    /// command line for samples when it matches any.
+    fn work_out(
+        &mut self,
+        matchers: &[Matcher],
+        any_cmdline: bool,
+        pid: u32,
+        s: &Stat,
+        e: &mut Entry,
+    ) {
+        e.matches.clear();
+        e.name.clear();
+        e.cmdline.clear();
+        if s.is_dead() {
+            return;
+        }
+        let comm = s.comm.as_bytes();
+        let confirm = matchers.iter().any(|m| m.needs_confirming(comm));
+        let read = (any_cmdline || confirm) && self.read_cmdline(pid);
+        // Borrowed, not copied, when it is UTF-8.
+        let text = read.then(|| String::from_utf8_lossy(&self.cmdline));
+        let mut name = None;
+        for (i, m) in matchers.iter().enumerate() {
+            let hit = match m {
+                Matcher::Name(n) if n.len() <= COMM_LEN => n.as_bytes() == comm,
+                Matcher::Name(n) => {
+                    let hit = m.needs_confirming(comm) && self.confirms(n, pid);
+                    if hit {
+                        name = Some(n.as_str());
+                    }
+                    hit
+                }
+                Matcher::Cmdline(re) => text
+                    .as_deref()
+                    .is_some_and(|t| !t.is_empty() && re.is_match(t)),
+            };
+            if hit {
+                e.matches.push(i);
+            }
+        }
+        if e.matches.is_empty() {
+            return;
+        }
+        e.name = name.map_or_else(|| String::from_utf8_lossy(comm).into_owned(), str::to_owned);
+        let kept = text.map(|t| short(&t));
+        e.cmdline = match kept {
+            Some(kept) => kept,
+            None if self.read_cmdline(pid) => short(&String::from_utf8_lossy(&self.cmdline)),
+            None => String::new(),
+        };
+    }
+
+    /// Reads `cmdline` into `self.cmdline`, its arguments joined by spaces
+    /// as `ps` shows them (in place: no copy), and notes where `argv[0]`
+    /// ends.
+    fn read_cmdline(&mut self, pid: u32) -> bool {
+        self.cmdline.clear();
+        let read = self
+            .open(pid, "cmdline")
+            .is_some_and(|f| f.take(CMDLINE_MAX).read_to_end(&mut self.cmdline).is_ok());
+        if self.cmdline.last() == Some(&0) {
+            self.cmdline.pop();
+        }
+        self.argv0_len = self
+            .cmdline
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.cmdline.len());
+        for b in &mut self.cmdline {
+            if *b == 0 {
+                *b = b' ';
+            }
+        }
+        read
+    }
+
+    /// A long name is confirmed by `argv[0]`'s file name or the executable's
+    /// (read after the command line, which is still in `self.cmdline`).
+    fn confirms(&self, name: &str, pid: u32) -> bool {
+        let argv0 = &self.cmdline[..self.argv0_len];
+        let base = argv0.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        base == name.as_bytes()
+            || std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| exe.file_name().is_some_and(|f| f == name))
+    }
+
+    pub(super) fn cpu_percent(
+        &self,
+        s: &Stat,
+        last: Option<(u64, Instant)>,
+        now: Instant,
+        uptime: &mut Option<Option<f64>>,
+    ) -> Option<f64> {
+        let tps = self.ticks_per_second;
+        let (ticks, secs) = match last {
+            Some((before, at)) => (
+                s.ticks.saturating_sub(before),
+                now.saturating_duration_since(at).as_secs_f64(),
+            ),
+            None => {
+                let up = (*uptime.get_or_insert_with(read_uptime))?;
+                (s.ticks, up - s.start_ticks as f64 / tps)
+            }
+        };
+        (secs > 0.0).then(|| ticks as f64 / tps / secs * 100.0)
+    }
+}
+
+/// Seconds since boot, the clock `stat`'s start time counts from.
+fn read_uptime() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/uptime").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// At most [`CMDLINE_SHORT`] bytes, cut on a character boundary.
+fn short(text: &str) -> String {
+    let mut end = text.len().min(CMDLINE_SHORT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
