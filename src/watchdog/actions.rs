@@ -216,7 +216,8 @@ impl Runner {
                 let name = name.to_owned();
                 tokio::task::spawn_blocking(move || {
                     ProcWatch::new(vec![Matcher::Name(name)])
-                        .refresh()
+                        .map(|mut w| w.refresh())
+                        .unwrap_or_default()
                         .into_iter()
                         .flatten()
                         .map(|p| ProcRef {

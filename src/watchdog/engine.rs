@@ -73,13 +73,13 @@ impl Engine {
         store: Arc<Store>,
         services: Arc<Services>,
         probes: Arc<ProbeBook>,
-    ) -> Self {
-        let (rules, procs) = rules::compile(&parts.rules, parts.repeat);
+    ) -> Result<Self, crate::collect::CollectError> {
+        let (rules, procs) = rules::compile(&parts.rules, parts.repeat)?;
         let needs_host = rules::needs_host(&rules);
-        Self {
+        Ok(Self {
             readers: Arc::new(Mutex::new(Readers {
                 procs,
-                host: crate::collect::watch::HostWatch::new(),
+                host: crate::collect::watch::HostWatch::new()?,
                 needs_host,
             })),
             rules: Arc::new(rules),
@@ -92,7 +92,7 @@ impl Engine {
             outbox: Arc::new(Notify::new()),
             actions: Arc::new(Notify::new()),
             interval: parts.interval,
-        }
+        })
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Subject>> {

@@ -32,6 +32,8 @@ pub enum WatchdogError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Task(String),
+    #[error("cannot read the host: {0}")]
+    Collect(#[from] crate::collect::CollectError),
 }
 
 /// How a test message went.
@@ -111,7 +113,7 @@ impl Watchdog {
             Arc::clone(&store),
             Arc::clone(&services),
             Arc::clone(&probes),
-        );
+        )?;
         Ok(Arc::new(Self {
             engine: Arc::new(engine),
             probes,

@@ -60,7 +60,10 @@ pub struct Reading {
 }
 
 /// Compiles the rules; the process matchers go to one `ProcWatch`.
-pub fn compile(settings: &[RuleSettings], repeat: std::time::Duration) -> (Vec<Rule>, ProcWatch) {
+pub fn compile(
+    settings: &[RuleSettings],
+    repeat: std::time::Duration,
+) -> Result<(Vec<Rule>, ProcWatch), crate::collect::CollectError> {
     let mut matchers = Vec::new();
     let rules = settings
         .iter()
@@ -95,7 +98,7 @@ pub fn compile(settings: &[RuleSettings], repeat: std::time::Duration) -> (Vec<R
             }
         })
         .collect();
-    (rules, ProcWatch::new(matchers))
+    Ok((rules, ProcWatch::new(matchers)?))
 }
 
 /// What the blocking part of a tick reads: processes, the host, mounts.
@@ -109,7 +112,11 @@ pub struct Readers {
 /// filled in by `async_readings`).
 pub fn blocking_readings(rules: &[Rule], r: &mut Readers) -> Vec<Vec<Reading>> {
     let procs = r.procs.refresh();
-    let host: Option<HostNow> = r.needs_host.then(|| r.host.read());
+    let host: Option<HostNow> = if r.needs_host {
+        r.host.read().ok()
+    } else {
+        None
+    };
     let mut mounts: HashMap<String, Option<f64>> = HashMap::new();
     rules
         .iter()

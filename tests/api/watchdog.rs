@@ -44,7 +44,11 @@ impl Worker {
         if !link.exists() {
             std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
         }
-        let script = if busy { "while :; do :; done" } else { "read x" };
+        let script = if busy {
+            "while :; do :; done"
+        } else {
+            "read x"
+        };
         let child = Command::new(&link)
             .args(["-c", script])
             .stdin(Stdio::piped())
@@ -85,7 +89,12 @@ impl Drop for Worker {
 
 pub async fn alerts(app: &TestApp, query: &str) -> Vec<Value> {
     let r = app
-        .request("GET", &format!("/api/v1/alerts?{query}"), Some(READ_TOKEN), None)
+        .request(
+            "GET",
+            &format!("/api/v1/alerts?{query}"),
+            Some(READ_TOKEN),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json().as_array().cloned().unwrap_or_default()
@@ -93,7 +102,12 @@ pub async fn alerts(app: &TestApp, query: &str) -> Vec<Value> {
 
 pub async fn alert(app: &TestApp, id: i64) -> Value {
     let r = app
-        .request("GET", &format!("/api/v1/alerts/{id}"), Some(READ_TOKEN), None)
+        .request(
+            "GET",
+            &format!("/api/v1/alerts/{id}"),
+            Some(READ_TOKEN),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
@@ -160,7 +174,11 @@ async fn a_busy_process_is_killed_after_for_and_an_idle_one_of_the_same_name_is_
         alerts(&app, "rule=runaway&state=resolved")
             .await
             .into_iter()
-            .find(|a| a["subject"].as_str().is_some_and(|s| s.contains(&busy.pid().to_string())))
+            .find(|a| {
+                a["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.contains(&busy.pid().to_string()))
+            })
     })
     .await
     .expect("a resolved alert for the busy worker");
@@ -211,7 +229,10 @@ async fn dry_run_records_the_kill_and_does_nothing() {
     .expect("a firing alert with its action");
     assert_eq!(action["status"], "dry_run", "{action}");
     assert!(
-        action["outcome"].as_str().unwrap().contains("would send TERM"),
+        action["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("would send TERM"),
         "{action}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -225,7 +246,8 @@ async fn a_silence_keeps_the_kill_and_the_message_from_happening() {
     let name = unique_name("ws");
     let text = format!(
         "{}\n[[notifiers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n",
-        runaway_rule(&name, "0s", KILL).replace("for = \"0s\"", "for = \"0s\"\nnotify = [\"hook\"]")
+        runaway_rule(&name, "0s", KILL)
+            .replace("for = \"0s\"", "for = \"0s\"\nnotify = [\"hook\"]")
     );
     let app = spawn_with(|s| watchdog_from(s, &text)).await;
     let r = app
@@ -273,7 +295,10 @@ async fn an_exec_action_runs_as_a_job_with_the_alert_in_its_environment() {
     .expect("the exec action wrote its environment");
     assert!(env.contains("HOSTWATCH_ALERT_RULE=runaway"), "{env}");
     assert!(env.contains("HOSTWATCH_ALERT_STATE=firing"), "{env}");
-    assert!(env.contains(&format!("HOSTWATCH_ALERT_SUBJECT={name} (pid")), "{env}");
+    assert!(
+        env.contains(&format!("HOSTWATCH_ALERT_SUBJECT={name} (pid")),
+        "{env}"
+    );
     // The agent's own environment does not reach it.
     assert!(!env.contains("CARGO"), "{env}");
     let jobs = app
@@ -281,7 +306,10 @@ async fn an_exec_action_runs_as_a_job_with_the_alert_in_its_environment() {
         .await
         .json();
     assert!(
-        jobs.as_array().unwrap().iter().any(|j| j["actor"] == "watchdog"),
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["actor"] == "watchdog"),
         "{jobs}"
     );
     app.stop().await;

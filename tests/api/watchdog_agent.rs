@@ -49,7 +49,10 @@ signal = "KILL"
     let deadline = Instant::now() + Duration::from_secs(10);
     let action = loop {
         let alerts = get_json(port, "/api/v1/alerts?rule=itself");
-        let id = alerts.as_array().and_then(|a| a.first()).map(|a| a["id"].clone());
+        let id = alerts
+            .as_array()
+            .and_then(|a| a.first())
+            .map(|a| a["id"].clone());
         if let Some(id) = id {
             let detail = get_json(port, &format!("/api/v1/alerts/{id}"));
             let done = detail["actions"]
@@ -61,12 +64,18 @@ signal = "KILL"
                 break a;
             }
         }
-        assert!(Instant::now() < deadline, "the rule on the agent did not fire and act");
+        assert!(
+            Instant::now() < deadline,
+            "the rule on the agent did not fire and act"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(action["status"], "failed", "{action}");
     let outcome = action["outcome"].as_str().unwrap();
-    assert!(outcome.contains("hostwatch") || outcome.contains("agent"), "{outcome}");
+    assert!(
+        outcome.contains("hostwatch") || outcome.contains("agent"),
+        "{outcome}"
+    );
     // Still alive, and still serving.
     std::thread::sleep(Duration::from_millis(500));
     assert!(child.try_wait().unwrap().is_none(), "the agent died");
