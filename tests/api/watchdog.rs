@@ -314,3 +314,45 @@ async fn an_exec_action_runs_as_a_job_with_the_alert_in_its_environment() {
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_service_that_is_down_is_restarted_through_its_manager_and_the_alert_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let text = format!(
+        r#"
+[watchdog]
+interval = "100ms"
+
+[[services]]
+name = "flag"
+manager = "command"
+status = "test -e '{d}/on'"
+start = "touch '{d}/on'"
+stop = "rm -f '{d}/on'"
+timeout = "5s"
+
+[[rules]]
+name = "flag-down"
+metric = "service.up"
+service = "flag"
+below = 1
+[[rules.actions]]
+kind = "restart"
+"#
+    );
+    let app = spawn_with(|s| watchdog_from(s, &text)).await;
+    let on = dir.path().join("on");
+    let resolved = eventually(Duration::from_secs(10), || async {
+        let list = alerts(&app, "rule=flag-down&state=resolved").await;
+        list.first().cloned()
+    })
+    .await
+    .expect("the alert resolved once the service ran again");
+    assert!(on.exists(), "the restart did not run the start command");
+    let detail = alert(&app, resolved["id"].as_i64().unwrap()).await;
+    assert_eq!(detail["actions"][0]["kind"], "restart", "{detail}");
+    assert_eq!(detail["actions"][0]["status"], "done", "{detail}");
+    assert_eq!(resolved["subject"], "flag");
+    app.stop().await;
+}
