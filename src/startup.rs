@@ -133,6 +133,7 @@ impl Application {
             spawner,
             directories,
             auth: Auth::new(token_list, settings.auth.public_read),
+            watchdog: crate::watchdog::Watchdog::new(&settings),
             system: Mutex::new(SystemReader::new()?),
             agent: Mutex::new(AgentReader::new()),
             shutdown: shutdown.clone(),

@@ -79,8 +79,9 @@ pub struct AlertDetail {
     pub alert: Alert,
     /// Every change of state, oldest first.
     pub transitions: Vec<Transition>,
-    /// The messages the alert called for, oldest first.
-    pub notifications: Vec<Notification>,
+    /// The messages the alert called for, oldest first; null for a caller
+    /// without a token (messages need one, SPEC §5).
+    pub notifications: Option<Vec<Notification>>,
     /// The actions it set in motion, oldest first.
     pub actions: Vec<ActionRecord>,
 }
@@ -230,7 +231,7 @@ impl Store {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let notifications = super::notifications::of_alert(c, id)?;
+            let notifications = Some(super::notifications::of_alert(c, id)?);
             let actions = c
                 .prepare_cached(
                     "SELECT id, kind, spec, status, attempts, outcome, created_at, finished_at \
