@@ -36,6 +36,7 @@ pub struct SilenceBody {
     pub rule: String,
     /// One subject of the rule, as its alerts name it (at most 256 bytes);
     /// leave it out to silence every subject.
+    #[schema(max_length = 256)]
     pub subject: Option<String>,
     /// When the silence ends, RFC 3339: in the future, at most a year ahead.
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -45,6 +46,7 @@ pub struct SilenceBody {
     #[schema(example = "2h")]
     pub for_: Option<String>,
     /// Why, for whoever reads it later (at most 256 bytes).
+    #[schema(max_length = 256)]
     pub comment: Option<String>,
 }
 

@@ -125,7 +125,10 @@ fn an_alert_detail_has_its_timeline_and_an_unknown_one_is_not_found() {
     let d = s.alert_detail(id).unwrap();
     assert_eq!(d.alert.id, id);
     assert_eq!(d.transitions.len(), 1);
-    assert_eq!(d.notifications.as_ref().unwrap()[0].status, NotificationStatus::Failed);
+    assert_eq!(
+        d.notifications.as_ref().unwrap()[0].status,
+        NotificationStatus::Failed
+    );
     assert_eq!(d.notifications.as_ref().unwrap()[0].next_attempt_at, None);
     assert_eq!(d.actions[0].spec["signal"], "TERM");
     assert!(matches!(s.alert_detail(id + 1), Err(StoreError::NotFound)));

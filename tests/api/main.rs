@@ -26,3 +26,4 @@ mod schemathesis;
 mod service_faults;
 mod services;
 mod storage_faults;
+mod watchdog_api;
