@@ -355,12 +355,28 @@ async fn watchdog_silences_are_made_listed_and_deleted_by_control_tokens_and_aud
             .is_empty()
     );
 
+    // At most 1,000 in force: the next is a conflict that says so.
+    {
+        let c = rusqlite::Connection::open(app.db_path()).unwrap();
+        let until = (chrono::Utc::now() + chrono::Duration::hours(1)).timestamp_millis();
+        for _ in 0..1000 {
+            c.execute(
+                "INSERT INTO silences (rule, until, created_at, created_by) \
+                 VALUES ('cpu-high', ?1, 0, 'operator')",
+                [until],
+            )
+            .unwrap();
+        }
+    }
+    let d = post(Some(CONTROL_TOKEN), good).await.problem(409);
+    assert!(d.contains("1000 silences are in force"), "{d}");
+
     let created = audit_rows(&app, "silence.create").await;
     let outcomes = |rows: &[Value], o: &str| rows.iter().filter(|r| r["outcome"] == o).count();
     assert_eq!(outcomes(&created, "ok"), 1, "{created:?}");
-    // 401, 403, six refused bodies and the year-ahead one; the unknown
-    // field before the handler ran, the rest by it.
-    assert_eq!(outcomes(&created, "refused"), 9, "{created:?}");
+    // 401, 403, six refused bodies, the year-ahead one and the conflict;
+    // the unknown field before the handler ran, the rest by it.
+    assert_eq!(outcomes(&created, "refused"), 10, "{created:?}");
     assert!(created.iter().any(|r| r["actor"] == "(no token)"));
     let deleted = audit_rows(&app, "silence.delete").await;
     assert_eq!(outcomes(&deleted, "ok"), 1, "{deleted:?}");
