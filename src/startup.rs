@@ -142,6 +142,7 @@ impl Application {
             spawner,
             directories,
             auth: Auth::new(token_list, settings.auth.public_read),
+            watchdog,
             system: Mutex::new(SystemReader::new()?),
             agent: Mutex::new(AgentReader::new()),
             shutdown: shutdown.clone(),

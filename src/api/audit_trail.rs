@@ -40,6 +40,9 @@ pub fn action_of(method: &Method, pattern: &str) -> Option<&'static str> {
         ("POST", "/api/v1/processes") => "process.spawn",
         ("DELETE", "/api/v1/processes/{pid}") => "process.signal",
         ("PATCH", "/api/v1/processes/{pid}") => "process.renice",
+        ("POST", "/api/v1/notifiers/{name}/test") => "notifier.test",
+        ("POST", "/api/v1/silences") => "silence.create",
+        ("DELETE", "/api/v1/silences/{id}") => "silence.delete",
         _ => return None,
     })
 }
@@ -133,7 +136,12 @@ mod tests {
             action_of(&Method::POST, "/api/v1/services/{name}/restart"),
             Some("service.restart")
         );
+        assert_eq!(
+            action_of(&Method::DELETE, "/api/v1/silences/{id}"),
+            Some("silence.delete")
+        );
         assert_eq!(action_of(&Method::GET, "/api/v1/processes/{pid}"), None);
+        assert_eq!(action_of(&Method::GET, "/api/v1/silences"), None);
     }
 
     #[test]

@@ -63,6 +63,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound("no such record".into()),
+            StoreError::LimitReached(why) => ApiError::Conflict(why),
             // The host's fault, and one that passes once it is fixed.
             StoreError::Full { .. } | StoreError::ReadOnly { .. } => {
                 ApiError::Unavailable(format!("the agent cannot write its database: {e}"))

@@ -1,9 +1,13 @@
-//! Prometheus text exposition: the latest check, the sampler and the agent.
+//! Prometheus text exposition: the latest check, the sampler, the agent and
+//! the watchdog.
 
 use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
 use crate::{domain::Check, store::StoreError};
 use actix_web::{HttpResponse, get, web};
 use std::fmt::Write;
+
+#[path = "metrics_watchdog.rs"]
+mod watchdog;
 
 /// Prometheus metrics (text exposition format 0.0.4).
 #[utoipa::path(
@@ -31,10 +35,12 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
             .unwrap_or_else(|p| p.into_inner())
             .read()
             .ok();
+        let counts = state.store.watchdog_counts()?;
         let mut out = Exposition::default();
         if let Some(k) = &latest {
             check(&mut out, k);
         }
+        watchdog::write(&mut out, &state.watchdog, &counts);
         out.gauge(
             "hostwatch_sampler_running",
             "1 while the sampler runs.",

@@ -2,6 +2,7 @@
 //! OpenAPI paths; this module puts them together.
 
 mod agent;
+mod alerts;
 mod audit;
 mod audit_trail;
 pub mod auth;
@@ -14,7 +15,9 @@ mod health;
 mod history;
 mod jobs;
 mod metrics;
+mod notifications;
 mod openapi;
+mod probes;
 mod proc_lane;
 mod process_control;
 mod processes;
@@ -22,6 +25,7 @@ mod request_log;
 mod routes;
 mod sampler;
 mod services;
+mod silences;
 mod users;
 
 use crate::{
@@ -30,6 +34,7 @@ use crate::{
     sampler::Sampler,
     services::Services,
     store::{AuditEntry, Store},
+    watchdog::Watchdog,
 };
 use actix_web::{
     App, HttpResponse, middleware,
@@ -57,6 +62,8 @@ pub struct AppState {
     pub spawner: Arc<Spawner>,
     pub directories: Arc<crate::directories::Directories>,
     pub auth: auth::Auth,
+    /// Rules, probes and notifiers (SPEC §7).
+    pub watchdog: Arc<Watchdog>,
     pub system: Mutex<SystemReader>,
     pub agent: Mutex<AgentReader>,
     pub shutdown: CancellationToken,
@@ -104,7 +111,11 @@ fn configure(cfg: &mut ServiceConfig) {
                 .configure(users::configure)
                 .configure(directories::configure)
                 .configure(agent::configure)
-                .configure(audit::configure),
+                .configure(audit::configure)
+                .configure(alerts::configure)
+                .configure(probes::configure)
+                .configure(notifications::configure)
+                .configure(silences::configure),
         );
 }
 

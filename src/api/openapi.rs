@@ -16,7 +16,8 @@ use utoipa::{
     info(
         title = "hostwatch",
         description = "Watches a Linux host: checks stored in SQLite and their history, the sampler, services, \
-            processes and jobs, watched directories, and the agent itself. \
+            processes and jobs, watched directories, the agent itself, and the watchdog's rules, alerts, probes, \
+            notifications and silences. \
             Read routes answer without a token unless `auth.public_read` is off; control routes need a token \
             with scope `control`. Errors are `application/problem+json`."
     ),
@@ -37,6 +38,7 @@ use utoipa::{
         (name = "host", description = "Live views of the host and of the agent"),
         (name = "processes", description = "Processes, users, jobs: list, spawn, signal, renice"),
         (name = "services", description = "Watched services: state, history, start, stop, restart"),
+        (name = "watchdog", description = "Rules, alerts, probes, notifications and silences"),
         (name = "audit", description = "Control actions, allowed or refused"),
         (name = "health", description = "Liveness and Prometheus metrics"),
     )
@@ -135,8 +137,8 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
 #[cfg(test)]
 mod tests {
     use super::super::{
-        agent, audit, checks, directories, export, health, history, jobs, metrics, process_control,
-        processes, sampler, services, users,
+        agent, alerts, audit, checks, directories, export, health, history, jobs, metrics,
+        notifications, probes, process_control, processes, sampler, services, silences, users,
     };
     use actix_web::App;
     use serde_json::Value;
@@ -146,7 +148,7 @@ mod tests {
     /// A module's name, the prefix `api::configure` mounts it under, and its routes.
     type Module = (&'static str, &'static str, fn(&mut ServiceConfig));
 
-    const MODULES: [Module; 14] = [
+    const MODULES: [Module; 18] = [
         ("health", "", |cfg| {
             cfg.service(health::healthz).service(metrics::metrics);
         }),
@@ -162,6 +164,10 @@ mod tests {
         ("directories", "/api/v1", directories::configure),
         ("agent", "/api/v1", agent::configure),
         ("audit", "/api/v1", audit::configure),
+        ("alerts", "/api/v1", alerts::configure),
+        ("probes", "/api/v1", probes::configure),
+        ("notifications", "/api/v1", notifications::configure),
+        ("silences", "/api/v1", silences::configure),
         ("frame only", "/api/v1", |_| {}),
     ];
 

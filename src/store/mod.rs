@@ -3,21 +3,29 @@
 //! here knows HTTP; every call is blocking, so async callers move it to a
 //! blocking thread.
 
+mod alerts;
 mod audit;
 mod checks;
 mod faults;
 mod history;
 mod jobs;
 mod migrate;
+mod notifications;
 pub mod retention;
+mod silences;
 mod watchdog;
 
+pub use alerts::{
+    ActionRecord, Alert, AlertDetail, AlertFilter, AlertState, Transition, WatchdogCounts,
+};
 pub use audit::{AuditEntry, AuditRecord};
 pub use history::{HistoryPoint, SeriesBucket, ServiceAvailability, ServicePoint, Stats, Summary};
 pub use jobs::{Job, JobEnd};
+pub use notifications::{Notification, NotificationFilter, NotificationStatus};
+pub use silences::{MAX_ACTIVE_SILENCES, NewSilence, Silence};
 pub use watchdog::{
     AlertRef, DueNotification, NewAction, NewAlert, NewNotification, OpenAlert, PendingAction,
-    Transition,
+    StateChange,
 };
 
 use rusqlite::{Connection, OpenFlags};
@@ -65,6 +73,9 @@ pub enum StoreError {
         filesystem: bool,
         source: rusqlite::Error,
     },
+    /// A bound on what callers may store is reached; the text says which.
+    #[error("{0}")]
+    LimitReached(String),
     #[error("cannot encode a value for the database: {0}")]
     Encode(String),
     #[error("a database connection was poisoned by a panic")]

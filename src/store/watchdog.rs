@@ -57,7 +57,7 @@ pub struct NewAction {
 /// One change of one subject's state. `to = "inactive"` removes an alert
 /// that never fired.
 #[derive(Debug, Clone)]
-pub struct Transition {
+pub struct StateChange {
     /// The open alert, or the alert to create.
     pub alert: AlertRef,
     pub from: &'static str,
@@ -128,7 +128,7 @@ impl Store {
     /// Writes every transition of one evaluation in one transaction, with
     /// the messages and actions each calls for; returns each transition's
     /// alert id (None where a pending alert was removed).
-    pub fn apply_transitions(&self, batch: &[Transition]) -> Result<Vec<Option<i64>>> {
+    pub fn apply_transitions(&self, batch: &[StateChange]) -> Result<Vec<Option<i64>>> {
         self.write(|c| {
             let tx = c.transaction()?;
             let mut ids = Vec::with_capacity(batch.len());

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     config::watchdog::{ActionKind, SubjectKind},
     services::Services,
-    store::{AlertRef, NewAction, NewAlert, NewNotification, Store, Transition},
+    store::{AlertRef, NewAction, NewAlert, NewNotification, Store, StateChange},
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -109,7 +109,7 @@ impl Engine {
         let mut table = self.table();
         for a in &open {
             let Some(idx) = self.rules.iter().position(|r| r.name() == a.rule) else {
-                orphans.push(Transition {
+                orphans.push(StateChange {
                     alert: AlertRef::Existing(a.id),
                     from: if a.state == "firing" {
                         "firing"
@@ -213,7 +213,7 @@ impl Engine {
         if plan.is_empty() {
             return Ok(());
         }
-        let batch: Vec<Transition> = plan
+        let batch: Vec<StateChange> = plan
             .iter()
             .filter_map(|p| self.transition(p, now, &silenced))
             .collect();
@@ -303,7 +303,7 @@ impl Engine {
         p: &Planned,
         now: DateTime<Utc>,
         silences: &[(String, Option<String>)],
-    ) -> Option<Transition> {
+    ) -> Option<StateChange> {
         let rule = &self.rules[p.key.0];
         let table = self.table();
         let subject = table.get(&p.key)?;
@@ -373,7 +373,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        Some(Transition {
+        Some(StateChange {
             alert: match open {
                 Some(o) => AlertRef::Existing(o.alert_id),
                 None => AlertRef::New(NewAlert {
@@ -460,7 +460,7 @@ impl Engine {
     fn commit(
         &self,
         plan: &[Planned],
-        batch: &[Transition],
+        batch: &[StateChange],
         written: &[Option<i64>],
         now: DateTime<Utc>,
     ) {

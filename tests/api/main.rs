@@ -28,3 +28,4 @@ mod services;
 mod storage_faults;
 mod watchdog;
 mod watchdog_agent;
+mod watchdog_api;

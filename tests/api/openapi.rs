@@ -5,7 +5,7 @@ use crate::helpers::{CONTROL_TOKEN, contract, spawn_app};
 use serde_json::Value;
 
 /// The routes of SPEC §4 built so far, as (method, path).
-const ROUTES: [(&str, &str); 32] = [
+const ROUTES: [(&str, &str); 42] = [
     ("get", "/healthz"),
     ("get", "/metrics"),
     ("get", "/api/v1/sampler"),
@@ -38,6 +38,16 @@ const ROUTES: [(&str, &str); 32] = [
     ("get", "/api/v1/users"),
     ("get", "/api/v1/users/{username}/processes"),
     ("get", "/api/v1/directories"),
+    ("get", "/api/v1/rules"),
+    ("get", "/api/v1/alerts"),
+    ("get", "/api/v1/alerts/{id}"),
+    ("get", "/api/v1/probes"),
+    ("get", "/api/v1/probes/{name}/results"),
+    ("get", "/api/v1/notifications"),
+    ("post", "/api/v1/notifiers/{name}/test"),
+    ("post", "/api/v1/silences"),
+    ("get", "/api/v1/silences"),
+    ("delete", "/api/v1/silences/{id}"),
 ];
 
 #[actix_web::test]

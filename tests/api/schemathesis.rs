@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Cases per operation; with the document's 32 operations and the examples
+/// Cases per operation; with the document's 42 operations and the examples
 /// and coverage phases, well over the 2,000 cases the run must reach.
 const EXAMPLES_PER_OPERATION: &str = "60";
 const LEAST_CASES: u64 = 2_000;
@@ -88,6 +88,26 @@ sha256 = "{hash}"
 
 [control]
 spawn_allow = ["/bin/true", "/bin/echo"]
+
+# The watchdog's routes need something to show: a webhook and a probe to a
+# closed loopback port, and a rule that never fires.
+[[notifiers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/alerts"
+timeout = "1s"
+
+[[probes]]
+name = "closed"
+kind = "tcp"
+address = "127.0.0.1:9"
+timeout = "100ms"
+
+[[rules]]
+name = "fuzz-cpu"
+metric = "cpu.percent"
+above = 1000
+notify = ["hook"]
 "#,
         db = dir.join("hostwatch.db").display(),
         hash = hex::encode(hostwatch::tokens::sha256(CONTROL_TOKEN)),

@@ -1,12 +1,15 @@
 """Schemathesis hooks for tests/api/schemathesis.rs.
 
-OpenAPI cannot say that one parameter depends on another. These hooks teach
-the generator the two such rules of the API, and touch nothing else, so that a
-case generated as schema-valid stays valid and every check keeps its meaning:
+OpenAPI cannot say that one parameter depends on another, or on the agent's
+config and clock. These hooks teach the generator the three such rules of the
+API, and touch nothing else, so that a case generated as schema-valid stays
+valid and every check keeps its meaning:
 
 - `since` must be before `until`, on every route that takes a window;
 - a series holds at most 10000 buckets of `step` (default `5m`) over
-  `since`..`until` (default: the hour before now).
+  `since`..`until` (default: the hour before now);
+- a silence names a configured rule (`fuzz-cpu`, see schemathesis.rs) and
+  exactly one end, `until` ahead of now or `for`.
 
 Negative cases, and values that are not date-times, are left alone.
 """
@@ -22,6 +25,7 @@ WINDOWS = {
     "/api/v1/checks/export",
     "/api/v1/checks/summary",
     "/api/v1/checks/{metric}/series",
+    "/api/v1/alerts",
 }
 SERIES = "/api/v1/checks/{metric}/series"
 MAX_BUCKETS = 10_000
@@ -53,10 +57,33 @@ def seconds(step):
     return None
 
 
+SILENCES = "/api/v1/silences"
+RULE = "fuzz-cpu"
+
+
+def silence(case):
+    body = case.body
+    if not isinstance(body, dict):
+        return case
+    body["rule"] = RULE
+    if "until" in body:
+        body.pop("for", None)
+        body["until"] = rfc3339(datetime.now(timezone.utc) + timedelta(hours=1))
+    else:
+        body["for"] = "1h"
+    return case
+
+
 @schemathesis.hook
 def map_case(ctx, case):
     meta = case.meta
-    if case.operation.path not in WINDOWS or meta is None:
+    if meta is None:
+        return case
+    if case.operation.path == SILENCES and case.operation.method.upper() == "POST":
+        if meta.generation.mode == GenerationMode.POSITIVE:
+            return silence(case)
+        return case
+    if case.operation.path not in WINDOWS:
         return case
     if meta.generation.mode != GenerationMode.POSITIVE or not isinstance(case.query, dict):
         return case
