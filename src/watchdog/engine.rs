@@ -13,7 +13,7 @@ use super::{
 use crate::{
     config::watchdog::{ActionKind, SubjectKind},
     services::Services,
-    store::{AlertRef, NewAction, NewAlert, NewNotification, Store, StateChange},
+    store::{AlertRef, NewAction, NewAlert, NewNotification, StateChange, Store},
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;

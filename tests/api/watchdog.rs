@@ -67,14 +67,15 @@ impl Worker {
         self.child.try_wait().unwrap().is_some()
     }
 
-    /// Waits up to `limit` for it to end; says how long it took.
-    pub fn wait_end(&mut self, limit: Duration) -> Option<Duration> {
+    /// Waits up to `limit` for it to end (without blocking the runtime the
+    /// agent under test runs on); says how long it took.
+    pub async fn wait_end(&mut self, limit: Duration) -> Option<Duration> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if self.ended() {
                 return Some(start.elapsed());
             }
-            std::thread::sleep(Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         None
     }
@@ -159,7 +160,7 @@ async fn a_busy_process_is_killed_after_for_and_an_idle_one_of_the_same_name_is_
     let mut busy = Worker::start(dir.path(), &name, true);
     // `for` is 1 s and the loop ticks every 100 ms: the kill is due at
     // 1.2 s; the bound leaves room for a loaded machine.
-    let took = busy.wait_end(Duration::from_secs(6));
+    let took = busy.wait_end(Duration::from_secs(6)).await;
     let took = took.unwrap_or_else(|| panic!("the busy worker still runs after 6 s"));
     assert!(
         started.elapsed() >= Duration::from_millis(1000),
