@@ -197,6 +197,8 @@ fn classify(target: &str, e: &lettre::transport::smtp::Error) -> SendError {
     let cause = detail.unwrap_or_else(|| e.to_string());
     if e.is_timeout() {
         SendError::Transient(format!("SMTP server {target} timed out: {cause}"))
+    } else if let Some(tls) = tls_cause(e) {
+        SendError::Transient(format!("TLS with SMTP server {target} failed: {tls}"))
     } else if e.is_tls() {
         SendError::Transient(format!("TLS with SMTP server {target} failed: {cause}"))
     } else if e.is_client() {
@@ -207,6 +209,27 @@ fn classify(target: &str, e: &lettre::transport::smtp::Error) -> SendError {
             e.to_string().trim_start_matches("Connection error: ")
         ))
     }
+}
+
+/// The rustls error somewhere in the chain (lettre files a failed handshake
+/// as a connection error), so the message can say it was TLS.
+fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        // An io::Error's `source()` skips the error it wraps.
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            && let Some(found) = tls_cause(inner)
+        {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
 }
 
 #[cfg(test)]

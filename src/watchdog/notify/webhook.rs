@@ -141,7 +141,7 @@ impl Webhook {
         let at = format!("{}:{}", self.host, self.port);
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| SendError::Transient(format!("cannot connect to {at}: {e}")))?;
+            .map_err(|e| SendError::Transient(format!("cannot connect to webhook {at}: {e}")))?;
         let talk = |e: std::io::Error| {
             SendError::Transient(format!("webhook {} failed mid-request: {e}", self.url))
         };
@@ -151,10 +151,9 @@ impl Webhook {
                 http::exchange(&mut tcp, head, body).await.map_err(talk)
             }
             Some((connector, name)) => {
-                let mut tls = connector
-                    .connect(name.clone(), tcp)
-                    .await
-                    .map_err(|e| SendError::Transient(format!("TLS with {at} failed: {e}")))?;
+                let mut tls = connector.connect(name.clone(), tcp).await.map_err(|e| {
+                    SendError::Transient(format!("TLS with webhook {at} failed: {e}"))
+                })?;
                 http::exchange(&mut tls, head, body).await.map_err(talk)
             }
         }
