@@ -200,6 +200,59 @@ async fn notifier_smtp_closed_port_is_transient() {
 }
 
 #[tokio::test]
+async fn notifier_smtp_server_restarted_on_its_port_keeps_its_spool() {
+    let mut server = SmtpServer::start(SmtpOptions::default());
+    let port = server.port();
+    let n = smtp_notifier(&server, "none", None);
+    n.send(&alert("r1@h")).await.unwrap();
+
+    server.stop();
+    assert!(n.send(&alert("r2@h")).await.unwrap_err().is_transient());
+    server.start_on(port, SmtpOptions::default());
+    assert_eq!(server.port(), port);
+    n.send(&alert("r2@h")).await.unwrap();
+
+    let ids: Vec<_> = server
+        .messages()
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
+    assert_eq!(ids, ["r1@h", "r2@h"]);
+}
+
+#[tokio::test]
+async fn notifier_smtp_silent_server_is_transient_at_the_timeout() {
+    // Accepted by the kernel, never greeted.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let n = notifier(&format!(
+        "kind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntimeout = \"300ms\"\n\
+         from = \"a@example.com\"\nto = [\"b@example.com\"]\n",
+        silent.local_addr().unwrap().port()
+    ))
+    .unwrap();
+    let started = std::time::Instant::now();
+    let e = n.send(&alert("s1@h")).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(e.is_transient(), "{e:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn notifier_smtp_starttls_required_but_not_offered_is_permanent() {
+    let server = SmtpServer::start(SmtpOptions::default());
+    let n = smtp_notifier(&server, "starttls", None);
+    let e = n.send(&alert("s2@h")).await.unwrap_err();
+    assert!(
+        matches!(&e, SendError::Permanent(t) if t.contains("STARTTLS")),
+        "{e:?}"
+    );
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
 async fn notifier_unreadable_secret_files_are_named() {
     let e = notifier(
         "kind = \"smtp\"\nhost = \"127.0.0.1\"\nfrom = \"a@example.com\"\n\

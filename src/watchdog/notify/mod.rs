@@ -84,6 +84,7 @@ impl Notifier {
     /// Delivers one message on a fresh connection; the whole attempt takes
     /// at most the notifier's `timeout`.
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
+        check_message_id(&message.message_id)?;
         match &self.channel {
             Channel::Smtp(s) => s.send(message).await,
             Channel::Webhook(w) => w.send(message).await,
@@ -98,6 +99,22 @@ impl Notifier {
             Channel::Webhook(w) => w.target().to_owned(),
         }
     }
+}
+
+/// A message id goes into a header as it is: visible ASCII only, no angle
+/// brackets (the email's `<…>` are added around it).
+fn check_message_id(id: &str) -> Result<(), SendError> {
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+    {
+        return Err(SendError::Permanent(format!(
+            "message id '{}' is not visible ASCII without angle brackets",
+            id.escape_debug()
+        )));
+    }
+    Ok(())
 }
 
 /// Reads a secret file: its content without one trailing newline.
@@ -153,6 +170,17 @@ mod tests {
             payload: serde_json::json!({}),
         };
         send(n.send(&m));
+    }
+
+    #[test]
+    fn a_message_id_that_would_break_a_header_is_refused() {
+        assert!(check_message_id("a7.1@hostwatch").is_ok());
+        for bad in ["", "a b", "a\r\nBcc: x", "<a@b>"] {
+            assert!(
+                !check_message_id(bad).unwrap_err().is_transient(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -103,12 +103,6 @@ impl Webhook {
 
     pub(super) async fn send(&self, message: &Message) -> Result<(), SendError> {
         let id = &message.message_id;
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(SendError::Permanent(format!(
-                "message id '{}' cannot be an Idempotency-Key",
-                id.escape_debug()
-            )));
-        }
         let body = serde_json::to_vec(&message.payload)
             .map_err(|e| SendError::Permanent(format!("cannot encode the payload: {e}")))?;
         let auth = self
