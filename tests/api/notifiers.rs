@@ -149,6 +149,24 @@ async fn notifier_smtp_451_is_transient_and_the_retry_delivers_once() {
 }
 
 #[tokio::test]
+async fn notifier_smtp_refused_recipient_is_permanent() {
+    let server = SmtpServer::start(SmtpOptions {
+        reject_rcpt: vec!["oncall@example.net".into()],
+        ..Default::default()
+    });
+    let n = smtp_notifier(&server, "none", None);
+    let e = n.send(&alert("a2b@h")).await.unwrap_err();
+    assert_eq!(
+        e,
+        SendError::Permanent(format!(
+            "SMTP server 127.0.0.1:{} answered 550 5.1.1 no such user here",
+            server.port()
+        ))
+    );
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
 async fn notifier_smtp_implicit_tls_delivers() {
     let server = SmtpServer::start(SmtpOptions {
         implicit_tls: true,

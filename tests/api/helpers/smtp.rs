@@ -22,6 +22,8 @@ pub struct SmtpOptions {
     pub auth: Option<(String, String)>,
     /// Answer the first this many DATA with `451 4.3.0 try again later`.
     pub fail_first: usize,
+    /// Recipients refused at `RCPT TO` with `550 5.1.1`.
+    pub reject_rcpt: Vec<String>,
 }
 
 /// One accepted message, read back from the spool.
@@ -94,6 +96,9 @@ impl SmtpServer {
         }
         if opts.implicit_tls {
             cmd.arg("--tls").arg(&cert).arg(&key);
+        }
+        for rcpt in &opts.reject_rcpt {
+            cmd.arg("--reject-rcpt").arg(rcpt);
         }
         if let Some((user, pass)) = &opts.auth {
             cmd.arg("--auth").arg(format!("{user}:{pass}"));

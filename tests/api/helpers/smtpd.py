@@ -6,6 +6,7 @@ Binds 127.0.0.1 on PORT (0 picks one) and prints `listening <port>`.
   --tls CERT KEY       implicit TLS (SMTPS)
   --auth USER:PASS     require AUTH (LOGIN or PLAIN) with these credentials
   --fail-first N       answer the first N DATA with 451 4.3.0
+  --reject-rcpt ADDR   answer RCPT TO:<ADDR> with 550 5.1.1 (may repeat)
   --spool DIR          write each accepted message to DIR/<n>.eml (atomically),
                        numbering on from what DIR already holds
 """
@@ -19,9 +20,16 @@ from aiosmtpd.smtp import SMTP, AuthResult
 
 
 class Handler:
-    def __init__(self, spool, fail_first):
+    def __init__(self, spool, fail_first, reject):
         self.spool = spool
         self.fails_left = fail_first
+        self.reject = reject
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.fails_left > 0:
@@ -55,6 +63,7 @@ async def main():
     p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--auth")
     p.add_argument("--fail-first", type=int, default=0)
+    p.add_argument("--reject-rcpt", action="append", default=[])
     p.add_argument("--spool")
     a = p.parse_args()
 
@@ -63,7 +72,7 @@ async def main():
         ok = data.login == user.encode() and data.password == password.encode()
         return AuthResult(success=ok, handled=False)
 
-    handler = Handler(a.spool, a.fail_first)
+    handler = Handler(a.spool, a.fail_first, a.reject_rcpt)
     kw = dict(hostname="smtpd.test", auth_require_tls=False)
     if a.starttls:
         kw.update(tls_context=tls_context(*a.starttls), require_starttls=True)
