@@ -3,6 +3,8 @@
 //! OpenAPI document (`contract`).
 
 pub mod contract;
+pub mod smtp;
+pub mod webhook;
 
 use awc::Client;
 use hostwatch::{

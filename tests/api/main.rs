@@ -16,6 +16,7 @@ mod helpers;
 mod lifecycle;
 mod limits;
 mod load;
+mod notifiers;
 mod openapi;
 mod packaging;
 mod privileges;
