@@ -30,3 +30,4 @@ mod storage_faults;
 mod watchdog;
 mod watchdog_agent;
 mod watchdog_api;
+mod watchdog_mail;
