@@ -31,3 +31,4 @@ mod watchdog;
 mod watchdog_agent;
 mod watchdog_api;
 mod watchdog_mail;
+mod watchdog_restart;
