@@ -132,6 +132,7 @@ pub fn payload(
     json!({
         "message_id": message_id,
         "event": event.as_str(),
+        "summary": subject_line(event, host, f),
         "rule": f.rule,
         "subject": f.subject,
         "state": f.state,

@@ -39,16 +39,21 @@ pub fn unique_name(prefix: &str) -> String {
 
 impl Worker {
     pub fn start(dir: &Path, name: &str, busy: bool) -> Worker {
-        assert!(name.len() <= 15, "the kernel keeps 15 bytes of a name");
-        let link = dir.join(name);
-        if !link.exists() {
-            std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
-        }
         let script = if busy {
             "while :; do :; done"
         } else {
             "read x"
         };
+        Self::run(dir, name, script)
+    }
+
+    /// `sh -c script` under the name `name`.
+    pub fn run(dir: &Path, name: &str, script: &str) -> Worker {
+        assert!(name.len() <= 15, "the kernel keeps 15 bytes of a name");
+        let link = dir.join(name);
+        if !link.exists() {
+            std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
+        }
         let child = Command::new(&link)
             .args(["-c", script])
             .stdin(Stdio::piped())
@@ -355,5 +360,34 @@ kind = "restart"
     assert_eq!(detail["actions"][0]["kind"], "restart", "{detail}");
     assert_eq!(detail["actions"][0]["status"], "done", "{detail}");
     assert_eq!(resolved["subject"], "flag");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_process_that_ignores_term_gets_kill_after_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("wt");
+    let kill = "[[rules.actions]]\nkind = \"kill\"\nsignal = \"TERM\"\ngrace = \"500ms\"\n";
+    let text = runaway_rule(&name, "0s", kill);
+    let app = spawn_with(|s| watchdog_from(s, &text)).await;
+    let mut stubborn = Worker::run(dir.path(), &name, "trap '' TERM; while :; do :; done");
+    let took = stubborn.wait_end(Duration::from_secs(8)).await;
+    assert!(took.is_some(), "a process ignoring TERM outlived the grace");
+    let status = stubborn.child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "it took KILL: {status:?}");
+    let action = eventually(Duration::from_secs(5), || async {
+        let list = alerts(&app, "rule=runaway").await;
+        let d = alert(&app, list.first()?["id"].as_i64()?).await;
+        d["actions"]
+            .as_array()?
+            .first()
+            .filter(|a| a["status"] == "done")
+            .cloned()
+    })
+    .await
+    .expect("the kill action finished");
+    let outcome = action["outcome"].as_str().unwrap();
+    assert!(outcome.contains("sent KILL"), "{outcome}");
     app.stop().await;
 }

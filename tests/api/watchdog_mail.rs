@@ -329,3 +329,68 @@ async fn a_test_message_is_sent_from_the_api_and_a_wrong_password_fails_plainly(
     r.problem(403);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_firing_alert_is_reminded_every_repeat_interval_until_it_resolves() {
+    let hook = WebhookReceiver::start(0, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("wp");
+    let text = format!(
+        r#"
+[watchdog]
+interval = "100ms"
+repeat_interval = "1s"
+
+[[notifiers]]
+name = "hook"
+kind = "webhook"
+url = "{url}"
+
+[[rules]]
+name = "runaway"
+metric = "process.cpu_percent"
+process = "{name}"
+above = 20
+notify = ["hook"]
+"#,
+        url = hook.url("/alerts"),
+    );
+    let app = spawn_with(|s| watchdog_from(s, &text)).await;
+    let mut busy = Worker::start(dir.path(), &name, true);
+    let events = eventually(Duration::from_secs(10), || async {
+        let e: Vec<String> = hook
+            .accepted()
+            .iter()
+            .map(|d| d.body["event"].as_str().unwrap_or("").to_owned())
+            .collect();
+        (e.iter().filter(|e| *e == "repeat").count() >= 2).then_some(e)
+    })
+    .await
+    .expect("two reminders within 10 s at a 1 s repeat_interval");
+    assert_eq!(events[0], "firing", "{events:?}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "firing").count(),
+        1,
+        "{events:?}"
+    );
+    let _ = busy.child.kill();
+    let _ = busy.child.wait();
+    let resolved = eventually(Duration::from_secs(5), || async {
+        hook.accepted()
+            .into_iter()
+            .find(|d| d.body["event"] == "resolved")
+    })
+    .await;
+    assert!(resolved.is_some(), "the resolution was not sent");
+    let subjects: Vec<String> = hook
+        .accepted()
+        .iter()
+        .map(|d| d.body["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        subjects.last().map(String::as_str),
+        Some("resolved"),
+        "{subjects:?}"
+    );
+    app.stop().await;
+}
