@@ -76,6 +76,7 @@ fn load(config: Option<PathBuf>) -> std::result::Result<Settings, Box<dyn std::e
 fn serve(settings: Settings) -> Result {
     hostwatch::memory::limit_arenas();
     telemetry::init();
+    hostwatch::startup::raise_open_files();
     // One thread for the sampler and housekeeping; HTTP workers have their own.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

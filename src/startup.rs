@@ -214,3 +214,17 @@ impl Application {
         served.map_err(StartupError::Server)
     }
 }
+
+/// Raises the soft limit on open files to the hard one: watched processes,
+/// pidfds and connections all take descriptors, and the default 1024 is a
+/// limit a local user could run the agent into.
+pub fn raise_open_files() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, l) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+    }
+}

@@ -31,8 +31,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
     security((), ("bearer" = []))
 )]
 #[get("/rules")]
-async fn rules(state: web::Data<AppState>, _: ReadAccess) -> web::Json<Vec<RuleView>> {
-    web::Json(state.watchdog.rules())
+async fn rules(state: web::Data<AppState>, who: ReadAccess) -> web::Json<Vec<RuleView>> {
+    let mut rules = state.watchdog.rules();
+    if who.0.is_anonymous() {
+        // Arguments of exec actions are like a job's: they need a token.
+        for a in rules.iter_mut().flat_map(|r| r.actions.iter_mut()) {
+            a.args.clear();
+        }
+    }
+    web::Json(rules)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -122,6 +129,12 @@ async fn one(
     .await?;
     if who.0.is_anonymous() {
         detail.notifications = None;
+        // An exec action's arguments, environment and job are a job's.
+        for a in detail.actions.iter_mut().filter(|a| a.kind == "exec") {
+            a.spec.remove("args");
+            a.spec.remove("env");
+            a.outcome = None;
+        }
     }
     Ok(web::Json(detail))
 }

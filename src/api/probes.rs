@@ -36,8 +36,17 @@ pub struct ProbeView {
     pub latency_ratio: Option<f64>,
 }
 
+/// An exec probe's error holds what the command wrote to stderr, run as
+/// the agent's user: like a job's output, it needs a token.
+fn private(mut r: ProbeResult, p: &ProbeSettings, anonymous: bool) -> ProbeResult {
+    if anonymous && p.kind == ProbeKind::Exec && r.error.is_some() {
+        r.error = Some("the command failed (its output needs a token)".into());
+    }
+    r
+}
+
 impl ProbeView {
-    fn of(book: &ProbeBook, p: &ProbeSettings) -> Self {
+    fn of(book: &ProbeBook, p: &ProbeSettings, anonymous: bool) -> Self {
         let (kind, target) = match p.kind {
             ProbeKind::Http => ("http", p.url.as_deref().map(without_userinfo)),
             ProbeKind::Tcp => ("tcp", p.address.clone()),
@@ -50,7 +59,7 @@ impl ProbeView {
             interval_seconds: p.interval.as_secs_f64(),
             timeout_seconds: p.timeout.as_secs_f64(),
             window_seconds: p.window.as_secs_f64(),
-            last: book.latest(&p.name),
+            last: book.latest(&p.name).map(|r| private(r, p, anonymous)),
             latency_ratio: book.latency_ratio(&p.name).filter(|r| r.is_finite()),
         }
     }
@@ -79,13 +88,14 @@ pub fn without_userinfo(url: &str) -> String {
     security((), ("bearer" = []))
 )]
 #[get("/probes")]
-async fn list(state: web::Data<AppState>, _: ReadAccess) -> web::Json<Vec<ProbeView>> {
+async fn list(state: web::Data<AppState>, who: ReadAccess) -> web::Json<Vec<ProbeView>> {
     let book = state.watchdog.probes();
+    let anonymous = who.0.is_anonymous();
     web::Json(
         book.names()
             .iter()
             .filter_map(|n| book.settings(n))
-            .map(|p| ProbeView::of(book, &p))
+            .map(|p| ProbeView::of(book, &p, anonymous))
             .collect(),
     )
 }
@@ -115,17 +125,22 @@ pub struct ResultsQuery {
 #[get("/probes/{name}/results")]
 async fn results(
     state: web::Data<AppState>,
-    _: ReadAccess,
+    who: ReadAccess,
     name: web::Path<String>,
     q: web::Query<ResultsQuery>,
 ) -> Result<web::Json<Vec<ProbeResult>>, ApiError> {
     let limit = bounded("limit", q.limit, 100, 1, 1000)?;
-    state
-        .watchdog
-        .probes()
-        .results(&name, limit as usize)
-        .map(web::Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no probe is named '{name}'")))
+    let book = state.watchdog.probes();
+    let (Some(p), Some(found)) = (book.settings(&name), book.results(&name, limit as usize)) else {
+        return Err(ApiError::NotFound(format!("no probe is named '{name}'")));
+    };
+    let anonymous = who.0.is_anonymous();
+    Ok(web::Json(
+        found
+            .into_iter()
+            .map(|r| private(r, &p, anonymous))
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

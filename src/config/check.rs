@@ -6,7 +6,7 @@ use super::{
     Settings,
     watchdog::{
         ActionKind, NotifierKind, NotifierSettings, ProbeKind, ProbeSettings, RuleSettings,
-        SubjectKind,
+        SmtpTls, SubjectKind,
     },
 };
 use std::collections::HashSet;
@@ -35,6 +35,18 @@ impl Settings {
         let mut seen = HashSet::new();
         if let Some(dup) = self.services.iter().find(|s| !seen.insert(s.name.as_str())) {
             return Err(format!("[[services]] name '{}' is given twice", dup.name));
+        }
+        let w = &self.watchdog;
+        if w.repeat_interval < w.interval.max(std::time::Duration::from_secs(1)) {
+            return Err(
+                "[watchdog] repeat_interval: use at least 1s and at least watchdog.interval".into(),
+            );
+        }
+        if !(1..=100_000).contains(&w.probe_results) {
+            return Err("[watchdog] probe_results: use 1 to 100000".into());
+        }
+        if w.flap_guard > std::time::Duration::from_secs(86_400) {
+            return Err("[watchdog] flap_guard: use at most 1d".into());
         }
         unique(&lines, "notifiers", &self.notifiers, |n| &n.name)?;
         unique(&lines, "probes", &self.probes, |p| &p.name)?;
@@ -256,6 +268,17 @@ fn notifier(n: &NotifierSettings) -> Result<(), String> {
             if n.username.is_some() != n.password_file.is_some() {
                 return Err(format!(
                     "{me}: give `username` and `password_file` together"
+                ));
+            }
+            let host = n.host.as_deref().unwrap_or_default();
+            let loopback = host == "localhost"
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if n.username.is_some() && n.tls == SmtpTls::None && !loopback {
+                return Err(format!(
+                    "{me}: a login over tls = \"none\" would send the password in the clear to {host}: use tls = \"starttls\" or \"tls\""
                 ));
             }
             if n.url.is_some() || n.bearer_token_file.is_some() {

@@ -170,7 +170,7 @@ interval = "100ms"
 [[notifiers]]
 name = "ops"
 kind = "smtp"
-host = "127.0.0.1"
+host = "mail.example.com"
 port = 2525
 tls = "starttls"
 username = "alerts"
@@ -309,4 +309,23 @@ fn environment_overrides_keep_the_watchdog_sections() {
     let s = parse(WATCHDOG, &[("HOSTWATCH_WATCHDOG__INTERVAL", "250ms")]).unwrap();
     assert_eq!(s.watchdog.interval, Duration::from_millis(250));
     assert_eq!(s.rules.len(), 2);
+}
+
+#[test]
+fn a_login_in_the_clear_to_another_host_and_reminders_every_tick_are_refused() {
+    let m = watchdog_error(("tls = \"starttls\"\nusername", "tls = \"none\"\nusername"));
+    assert!(m.contains("in the clear"), "{m}");
+    let local = WATCHDOG
+        .replacen(
+            "tls = \"starttls\"\nusername",
+            "tls = \"none\"\nusername",
+            1,
+        )
+        .replacen("mail.example.com", "127.0.0.1", 1);
+    assert!(parse(&local, &[]).is_ok(), "a login to loopback is allowed");
+    let m = watchdog_error((
+        "interval = \"100ms\"",
+        "interval = \"100ms\"\nrepeat_interval = \"0s\"",
+    ));
+    assert!(m.contains("repeat_interval"), "{m}");
 }

@@ -27,6 +27,11 @@ pub struct WatchdogSettings {
     /// Where people reach this agent, for the links in messages
     /// (default `http://<server.listen>`).
     pub url: Option<String>,
+    /// After an alert resolves, its rule and subject must be beyond the
+    /// limit this long before they fire again: a value that hovers at the
+    /// limit gives one alert a `flap_guard`, not one a tick.
+    #[serde(deserialize_with = "duration")]
+    pub flap_guard: Duration,
 }
 
 impl Default for WatchdogSettings {
@@ -36,6 +41,7 @@ impl Default for WatchdogSettings {
             repeat_interval: Duration::from_secs(4 * 3600),
             probe_results: 1000,
             url: None,
+            flap_guard: Duration::from_secs(60),
         }
     }
 }

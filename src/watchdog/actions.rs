@@ -33,6 +33,10 @@ pub struct Runner {
     running: Mutex<HashSet<i64>>,
 }
 
+/// Processes one kill action signals at most, and at once.
+const MAX_VICTIMS: usize = 256;
+const AT_ONCE: usize = 16;
+
 /// How often the runner looks for work it was not woken for.
 const POLL: Duration = Duration::from_secs(5);
 
@@ -237,8 +241,15 @@ impl Runner {
             let audit = entry("watchdog.kill", None, "ok", &why);
             return ("done", why, vec![audit]);
         }
-        let all = victims.iter().map(|v| kill_one(v, signal, grace));
-        let results = futures_util::future::join_all(all).await;
+        // A name many processes share must not turn into thousands of
+        // pidfds held through the grace at once.
+        let skipped = victims.len().saturating_sub(MAX_VICTIMS);
+        let victims = &victims[..victims.len().min(MAX_VICTIMS)];
+        let mut results = Vec::with_capacity(victims.len());
+        for chunk in victims.chunks(AT_ONCE) {
+            let all = chunk.iter().map(|v| kill_one(v, signal, grace));
+            results.extend(futures_util::future::join_all(all).await);
+        }
         let mut audits = Vec::new();
         let mut lines = Vec::new();
         let mut failed = false;
@@ -247,6 +258,14 @@ impl Runner {
             let target = format!("{} ({})", v.pid, v.name);
             lines.push(format!("{target}: {detail}"));
             audits.push(entry("watchdog.kill", Some(target), outcome, &detail));
+        }
+        if skipped > 0 {
+            failed = true;
+            let why = format!(
+                "{skipped} more processes matched and were left alone (at most {MAX_VICTIMS} per action)"
+            );
+            audits.push(entry("watchdog.kill", None, "refused", &why));
+            lines.push(why);
         }
         (
             if failed { "failed" } else { "done" },

@@ -109,6 +109,7 @@ impl Watchdog {
                 repeat: settings.watchdog.repeat_interval,
                 host: hostname(),
                 link_base,
+                flap_guard: settings.watchdog.flap_guard,
             },
             Arc::clone(&store),
             Arc::clone(&services),

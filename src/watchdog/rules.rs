@@ -156,7 +156,16 @@ pub fn blocking_readings(rules: &[Rule], r: &mut Readers) -> Vec<Vec<Reading>> {
         .collect()
 }
 
+/// A process may name itself anything, line breaks included: what reaches
+/// a message, a log line or an exec action's environment is printable.
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 fn process_reading(metric: RuleMetric, p: &ProcSample) -> Reading {
+    let name = printable(&p.name);
     let value = match metric {
         RuleMetric::ProcessCpuPercent => p.cpu_percent,
         RuleMetric::ProcessMemoryPercent => Some(p.memory_percent),
@@ -164,12 +173,12 @@ fn process_reading(metric: RuleMetric, p: &ProcSample) -> Reading {
     };
     Reading {
         key: format!("pid:{}:{}", p.pid, p.start_ticks),
-        label: format!("{} (pid {})", p.name, p.pid),
+        label: format!("{name} (pid {})", p.pid),
         value,
         process: Some(ProcRef {
             pid: p.pid,
             start_ticks: p.start_ticks,
-            name: p.name.clone(),
+            name,
         }),
     }
 }

@@ -35,6 +35,7 @@ pub struct ActionView {
     pub process: Option<String>,
     pub service: Option<String>,
     pub command: Option<String>,
+    /// Empty for a caller without a token: like a job's, they need one.
     pub args: Vec<String>,
     pub dry_run: bool,
 }

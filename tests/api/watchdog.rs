@@ -391,3 +391,125 @@ async fn a_process_that_ignores_term_gets_kill_after_the_grace() {
     assert!(outcome.contains("sent KILL"), "{outcome}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_subject_that_resolves_does_not_fire_again_within_the_flap_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let text = format!(
+        r#"
+[watchdog]
+interval = "100ms"
+flap_guard = "1h"
+
+[[services]]
+name = "flag"
+manager = "command"
+status = "test -e '{d}/on'"
+start = "touch '{d}/on'"
+stop = "rm -f '{d}/on'"
+
+[[rules]]
+name = "flag-down"
+metric = "service.up"
+service = "flag"
+below = 1
+"#
+    );
+    let app = spawn_with(|s| watchdog_from(s, &text)).await;
+    let on = dir.path().join("on");
+    let state = |want: &'static str| {
+        let app = &app;
+        async move {
+            let rules = app.get("/api/v1/rules").await.json();
+            (rules[0]["subjects"][0]["state"] == want).then_some(())
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || state("firing"))
+            .await
+            .is_some()
+    );
+    std::fs::write(&on, "").unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || state("inactive"))
+            .await
+            .is_some()
+    );
+    std::fs::remove_file(&on).unwrap();
+    // Down again at once: pending (it shows), but no second alert fires.
+    assert!(
+        eventually(Duration::from_secs(5), || state("pending"))
+            .await
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        state("pending").await.is_some(),
+        "it fired again within the guard"
+    );
+    let all = alerts(&app, "rule=flag-down").await;
+    assert_eq!(
+        all.iter().filter(|a| a["fired_at"].is_string()).count(),
+        1,
+        "{all:?}"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_anonymous_reader_sees_no_exec_arguments_or_probe_output() {
+    let text = r#"
+[watchdog]
+interval = "100ms"
+
+[control]
+spawn_allow = ["/bin/sh"]
+
+[[probes]]
+name = "script"
+kind = "exec"
+command = "/bin/sh"
+args = ["-c", "echo top-secret-output >&2; exit 1"]
+interval = "200ms"
+
+[[rules]]
+name = "script-fails"
+metric = "probe.ok"
+probe = "script"
+below = 1
+[[rules.actions]]
+kind = "exec"
+command = "/bin/sh"
+args = ["-c", "echo secret-argument"]
+"#;
+    let app = spawn_with(|s| watchdog_from(s, text)).await;
+    let firing = eventually(Duration::from_secs(5), || async {
+        let list = alerts(&app, "rule=script-fails").await;
+        let d = alert(&app, list.first()?["id"].as_i64()?).await;
+        (d["actions"][0]["status"] == "done").then_some(d["id"].as_i64()?)
+    })
+    .await
+    .expect("the exec action ran");
+    let with_token = app
+        .request(
+            "GET",
+            "/api/v1/probes/script/results",
+            Some(READ_TOKEN),
+            None,
+        )
+        .await
+        .text();
+    assert!(with_token.contains("top-secret-output"), "{with_token}");
+    for path in [
+        "/api/v1/probes".to_owned(),
+        "/api/v1/probes/script/results".to_owned(),
+        "/api/v1/rules".to_owned(),
+        format!("/api/v1/alerts/{firing}"),
+    ] {
+        let body = app.get(&path).await.text();
+        assert!(!body.contains("top-secret-output"), "{path}: {body}");
+        assert!(!body.contains("secret-argument"), "{path}: {body}");
+    }
+    app.stop().await;
+}

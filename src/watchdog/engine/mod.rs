@@ -4,6 +4,7 @@
 //! a tick whose write fails changes nothing and is tried again next tick.
 
 mod changes;
+mod limits;
 
 use super::{
     probes::ProbeBook,
@@ -32,6 +33,8 @@ pub struct Subject {
     pub value: Option<f64>,
     pub process: Option<ProcRef>,
     pub open: Option<Open>,
+    /// When its last alert resolved, for the flap guard.
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 type Key = (usize, String);
@@ -49,6 +52,8 @@ pub struct Engine {
     pub outbox: Arc<Notify>,
     pub actions: Arc<Notify>,
     interval: Duration,
+    flap_guard: Duration,
+    budgets: Mutex<Vec<limits::Budget>>,
 }
 
 /// Silences cached between ticks: reading them every 100 ms is waste.
@@ -65,6 +70,7 @@ pub struct EngineParts {
     pub repeat: Duration,
     pub host: String,
     pub link_base: String,
+    pub flap_guard: Duration,
 }
 
 impl Engine {
@@ -92,6 +98,8 @@ impl Engine {
             outbox: Arc::new(Notify::new()),
             actions: Arc::new(Notify::new()),
             interval: parts.interval,
+            flap_guard: parts.flap_guard,
+            budgets: Mutex::new(vec![limits::Budget::default(); parts.rules.len()]),
         })
     }
 
@@ -135,6 +143,7 @@ impl Engine {
                     label: a.subject.clone(),
                     value: a.value,
                     process,
+                    resolved_at: None,
                     open: Some(Open {
                         alert_id: a.id,
                         phase: if a.state == "firing" {
@@ -243,9 +252,14 @@ impl Engine {
     /// What each subject's step is this tick; also records the readings.
     fn plan(&self, readings: &[Vec<Reading>], now: DateTime<Utc>) -> Vec<Planned> {
         let mut table = self.table();
+        let mut budgets = lock(&self.budgets);
         let mut plan = Vec::new();
         for (idx, (rule, list)) in self.rules.iter().zip(readings).enumerate() {
             let mut seen = HashSet::new();
+            let mut open = table
+                .iter()
+                .filter(|((i, _), s)| *i == idx && s.open.is_some())
+                .count();
             for r in list {
                 seen.insert(r.key.clone());
                 let key = (idx, r.key.clone());
@@ -254,15 +268,31 @@ impl Engine {
                     value: None,
                     process: r.process.clone(),
                     open: None,
+                    resolved_at: None,
                 });
                 subject.value = r.value;
                 let Some(v) = r.value else { continue };
-                let s = step(
-                    subject.open.as_ref(),
-                    Some(rule.beyond(v)),
-                    now,
-                    rule.timing,
-                );
+                let mut timing = rule.timing;
+                let flapping = subject
+                    .resolved_at
+                    .is_some_and(|t| (now - t).to_std().unwrap_or_default() < self.flap_guard);
+                let not_firing = subject
+                    .open
+                    .as_ref()
+                    .is_none_or(|o| o.phase == Phase::Pending);
+                if not_firing && flapping {
+                    timing.for_ = timing.for_.max(self.flap_guard);
+                }
+                let s = step(subject.open.as_ref(), Some(rule.beyond(v)), now, timing);
+                if matches!(s, Step::Open(_)) {
+                    let Some(budget) = budgets.get_mut(idx) else {
+                        continue;
+                    };
+                    if !budget.take(open, now) {
+                        continue;
+                    }
+                    open += 1;
+                }
                 if s != Step::Stay {
                     plan.push(Planned {
                         key,
@@ -270,6 +300,13 @@ impl Engine {
                         gone: false,
                     });
                 }
+            }
+            if let Some(n) = budgets.get_mut(idx).and_then(|b| b.warning(now)) {
+                tracing::warn!(
+                    rule = rule.name(),
+                    held_back = n,
+                    "subjects beyond the limit were not given alerts: the rule has too many open, or opened too many lately"
+                );
             }
             // A process that is gone resolves its alert; other subjects
             // keep their state while they cannot be read.
@@ -352,6 +389,9 @@ impl Engine {
                 }
                 Step::Drop | Step::Resolve => {
                     subject.open = None;
+                    if p.step == Step::Resolve {
+                        subject.resolved_at = Some(now);
+                    }
                     if p.gone {
                         table.remove(&p.key);
                     }
