@@ -24,8 +24,12 @@ pub enum Matcher {
     /// in full.
     Name(String),
     /// The command line (arguments joined by spaces, as `ps` shows it)
-    /// matched anywhere by the regex. A process without one (a kernel
-    /// thread, a zombie) never matches.
+    /// matched anywhere by the regex; the regex sees only its first 4 KiB.
+    /// A process without one (a kernel thread, a zombie) never matches. A
+    /// process's command line is read when it is first seen, on the next
+    /// refresh, then, while it does not match, only when its name changes
+    /// (exec): one that rewrites its arguments later without exec
+    /// (`setproctitle`) is not seen to match.
     Cmdline(regex::Regex),
 }
 

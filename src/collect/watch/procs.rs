@@ -1,20 +1,31 @@
 //! [`ProcWatch`]: the processes that match each of a few matchers, read
 //! cheaply enough for a 100 ms tick. Each refresh lists `/proc` (one
 //! `getdents` into a kept buffer) and reads `stat` only of the processes
-//! that match, through a descriptor kept open while they do. A process that
-//! does not match has its name read when it is new, again on the next
-//! refresh (a fork that execs a moment later changes its name), then at
-//! most once per [`RECHECK`](super::reader::RECHECK) (exec can rename a
-//! long-lived process); its command line only when a `Cmdline` matcher
-//! needs it or to confirm a long name. What is remembered of a pid holds
-//! its start time: a pid whose start time changed is a new process.
+//! that match, through a descriptor kept open while they do (for the first
+//! [`MAX_KEPT`] of them; the others' is opened and closed each time). A
+//! process that does not match has its name read when it is new, again on
+//! the next refresh (a fork that execs a moment later changes its name),
+//! then at most once per [`RECHECK`] (exec can rename a long-lived process).
+//! Its command line is read, when a `Cmdline` matcher needs it or to
+//! confirm a long name, only at those first two sightings and when its name
+//! changes: never once a second for every process on the host. What is
+//! remembered of a pid holds its start time: a pid whose start time changed
+//! is a new process.
 
 use super::{
     Matcher,
-    reader::{Entry, Reader},
+    reader::{Kept, MAX_KEPT, Reader},
+    stat::{Comm, Stat},
 };
 use crate::collect::CollectError;
-use std::{collections::HashMap, time::Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+/// How often the name of a process that does not match is looked at again
+/// (and the command line of one that does, when a `Cmdline` matcher exists).
+pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// One matching process now.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -46,10 +57,18 @@ pub struct ProcWatch {
 
 impl ProcWatch {
     pub fn new(matchers: Vec<Matcher>) -> Result<Self, CollectError> {
+        Self::with_max_kept(matchers, MAX_KEPT)
+    }
+
+    /// One that keeps at most `max_kept` `stat` files open.
+    pub(super) fn with_max_kept(
+        matchers: Vec<Matcher>,
+        max_kept: usize,
+    ) -> Result<Self, CollectError> {
         Ok(Self {
             any_cmdline: matchers.iter().any(|m| matches!(m, Matcher::Cmdline(_))),
             matchers,
-            read: Reader::new()?,
+            read: Reader::new(max_kept)?,
             pids: Vec::new(),
             entries: HashMap::new(),
             generation: 0,
@@ -98,5 +117,78 @@ impl ProcWatch {
         let generation = self.generation;
         self.entries.retain(|_, e| e.mark == generation);
         out
+    }
+
+    /// How many `stat` files are kept open now.
+    #[cfg(test)]
+    pub(super) fn kept(&self) -> usize {
+        self.read.kept()
+    }
+}
+
+/// What is remembered of one pid between refreshes.
+#[derive(Debug, Default)]
+pub(super) struct Entry {
+    start_ticks: Option<u64>,
+    /// Refreshes it was seen in (up to 2).
+    seen: u8,
+    /// When it was last looked at: its `stat` read while it does not match,
+    /// its matches worked out while it does.
+    checked: Option<Instant>,
+    comm: Comm,
+    /// Indexes of the matchers it matches; empty for most processes.
+    pub(super) matches: Vec<usize>,
+    /// `stat`, kept open while it matches, when a slot was free.
+    pub(super) stat: Option<Kept>,
+    /// CPU ticks and when, at the previous reading.
+    pub(super) cpu: Option<(u64, Instant)>,
+    pub(super) name: String,
+    pub(super) cmdline: String,
+    /// The refresh that last saw it in `/proc`.
+    pub(super) mark: u64,
+}
+
+impl Entry {
+    /// Whether a pid's name is due to be read: new, on the refresh after,
+    /// then once per [`RECHECK`].
+    pub(super) fn due(&self, now: Instant) -> bool {
+        self.seen < 2
+            || self
+                .checked
+                .is_none_or(|t| now.saturating_duration_since(t) >= RECHECK)
+    }
+
+    /// Takes a fresh `stat` (read because it matches or is due); answers
+    /// whether the matches must be worked out again now (which may read the
+    /// command line): new, renamed or dead; when it does not match, on its
+    /// second sighting too (a fork that execs a moment later); when it
+    /// matches, once per [`RECHECK`] if a `Cmdline` matcher exists. A
+    /// process that does not match is not worked out again (its command
+    /// line not read again) until its name changes. Another start time is
+    /// another process: all is forgotten.
+    pub(super) fn observe(&mut self, s: &Stat, now: Instant, any_cmdline: bool) -> bool {
+        if self.start_ticks != Some(s.start_ticks) {
+            *self = Self {
+                start_ticks: Some(s.start_ticks),
+                mark: self.mark,
+                stat: self.stat.take(),
+                ..Self::default()
+            };
+        }
+        let renamed = std::mem::replace(&mut self.comm, s.comm) != s.comm;
+        let unmatched = self.matches.is_empty();
+        let again = self.checked.is_none()
+            || renamed
+            || s.is_dead()
+            || if unmatched {
+                self.seen < 2
+            } else {
+                any_cmdline && self.due(now)
+            };
+        self.seen = self.seen.saturating_add(1).min(2);
+        if again || unmatched {
+            self.checked = Some(now);
+        }
+        again
     }
 }

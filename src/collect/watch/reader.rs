@@ -1,10 +1,11 @@
-//! What [`super::ProcWatch`] remembers of each pid and how it reads
-//! `/proc`: `stat` through a descriptor kept open while a process matches,
-//! the name and command line only when they are due.
+//! How [`super::ProcWatch`] reads `/proc`: `stat` through a descriptor kept
+//! open while a process matches (for at most [`MAX_KEPT`] processes), the
+//! name and command line only when they are due.
 
 use super::{
     Matcher, pid_path,
-    stat::{self, COMM_LEN, Comm, Stat},
+    procs::Entry,
+    stat::{self, COMM_LEN, Stat},
 };
 use crate::collect::CollectError;
 use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
@@ -12,78 +13,43 @@ use std::{
     fs::File,
     io::Read,
     os::{fd::OwnedFd, unix::fs::FileExt},
-    time::{Duration, Instant},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering::Relaxed},
+    },
+    time::Instant,
 };
 
-/// How often a process that does not match is looked at again (and the
-/// command line of one that does, when a `Cmdline` matcher exists).
-pub const RECHECK: Duration = Duration::from_secs(1);
 /// Bytes of a command line kept in a sample, for messages.
 pub const CMDLINE_SHORT: usize = 200;
-/// Bytes of a command line a regex sees.
-const CMDLINE_MAX: u64 = 64 * 1024;
+/// Bytes of a command line a regex sees (and a long name's `argv[0]` is
+/// taken from): the first 4 KiB.
+const CMDLINE_MAX: u64 = 4 * 1024;
+/// The most `stat` files one reader keeps open. Anyone can start processes
+/// that match a rule; past this many, the others' `stat` is opened, read and
+/// closed at each refresh, so they cannot use up the agent's descriptors.
+pub const MAX_KEPT: usize = 128;
 
-/// What is remembered of one pid between refreshes.
-#[derive(Debug, Default)]
-pub(super) struct Entry {
-    start_ticks: Option<u64>,
-    /// Refreshes it was seen in (up to 2).
-    seen: u8,
-    /// When its matches were last worked out.
-    checked: Option<Instant>,
-    comm: Comm,
-    /// Indexes of the matchers it matches; empty for most processes.
-    pub(super) matches: Vec<usize>,
-    /// `stat`, kept open while it matches.
-    stat: Option<File>,
-    /// CPU ticks and when, at the previous reading.
-    pub(super) cpu: Option<(u64, Instant)>,
-    pub(super) name: String,
-    pub(super) cmdline: String,
-    /// The refresh that last saw it in `/proc`.
-    pub(super) mark: u64,
+/// A `stat` file kept open; it holds one of its reader's [`MAX_KEPT`] slots
+/// until it is closed.
+#[derive(Debug)]
+pub(super) struct Kept {
+    file: File,
+    slots: Arc<AtomicUsize>,
 }
 
-impl Entry {
-    /// Whether a pid's name is due to be read: new, on the refresh after,
-    /// then once per [`RECHECK`].
-    pub(super) fn due(&self, now: Instant) -> bool {
-        self.seen < 2
-            || self
-                .checked
-                .is_none_or(|t| now.saturating_duration_since(t) >= RECHECK)
-    }
-
-    /// Takes a fresh `stat` (read because it matches or is due); answers
-    /// whether the matches must be worked out again now: not matching yet,
-    /// renamed, dead, or the command line due. Another start time is
-    /// another process: all is forgotten.
-    pub(super) fn observe(&mut self, s: &Stat, now: Instant, any_cmdline: bool) -> bool {
-        if self.start_ticks != Some(s.start_ticks) {
-            *self = Self {
-                start_ticks: Some(s.start_ticks),
-                mark: self.mark,
-                stat: self.stat.take(),
-                ..Self::default()
-            };
-        }
-        let renamed = std::mem::replace(&mut self.comm, s.comm) != s.comm;
-        let again = self.checked.is_none()
-            || self.matches.is_empty()
-            || renamed
-            || s.is_dead()
-            || (any_cmdline && self.due(now));
-        self.seen = self.seen.saturating_add(1).min(2);
-        if again {
-            self.checked = Some(now);
-        }
-        again
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.slots.fetch_sub(1, Relaxed);
     }
 }
 
-/// Reads `/proc` for [`ProcWatch`].
+/// Reads `/proc` for [`super::ProcWatch`].
 pub(super) struct Reader {
     proc: OwnedFd,
+    /// The `stat` files kept open now, and the most there may be.
+    kept: Arc<AtomicUsize>,
+    max_kept: usize,
     dirbuf: Vec<u8>,
     /// The last command line read, arguments joined by spaces.
     cmdline: Vec<u8>,
@@ -95,7 +61,8 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn new() -> Result<Self, CollectError> {
+    /// A reader that keeps at most `max_kept` `stat` files open.
+    pub(super) fn new(max_kept: usize) -> Result<Self, CollectError> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let proc = rustix::fs::open("/proc", flags, Mode::empty())
             .map_err(|e| CollectError(format!("/proc cannot be opened: {e}")))?;
@@ -106,6 +73,8 @@ impl Reader {
             .ok_or_else(|| CollectError("/proc/meminfo has no MemTotal".into()))?;
         Ok(Self {
             proc,
+            kept: Arc::default(),
+            max_kept,
             dirbuf: Vec::with_capacity(32 * 1024),
             cmdline: Vec::new(),
             argv0_len: 0,
@@ -139,8 +108,14 @@ impl Reader {
             .map(File::from)
     }
 
-    /// Reads what is due of one pid; its `stat` when it matches. A pid
-    /// that is gone is marked for dropping.
+    /// How many `stat` files are kept open now.
+    #[cfg(test)]
+    pub(super) fn kept(&self) -> usize {
+        self.kept.load(Relaxed)
+    }
+
+    /// Reads what is due of one pid; its `stat` when it matches, kept open
+    /// if a slot is free. A pid that is gone is marked for dropping.
     pub(super) fn visit(
         &mut self,
         matchers: &[Matcher],
@@ -152,7 +127,8 @@ impl Reader {
         if e.matches.is_empty() && !e.due(now) {
             return None;
         }
-        let Some(s) = self.stat(pid, &mut e.stat) else {
+        let mut opened = None;
+        let Some(s) = self.stat(pid, e.stat.as_ref(), &mut opened) else {
             e.mark = 0;
             return None;
         };
@@ -164,17 +140,34 @@ impl Reader {
             e.cpu = None;
             return None;
         }
+        if e.stat.is_none() {
+            e.stat = opened.and_then(|file| self.keep(file));
+        }
         Some(s)
     }
 
-    /// `stat` through `kept`, opened first when it is not.
-    fn stat(&self, pid: u32, kept: &mut Option<File>) -> Option<Stat> {
-        if kept.is_none() {
-            *kept = Some(self.open(pid, "stat")?);
-        }
+    /// `stat` through `kept`, or through a file opened into `opened` (closed
+    /// when dropped, unless the caller keeps it).
+    fn stat(&self, pid: u32, kept: Option<&Kept>, opened: &mut Option<File>) -> Option<Stat> {
+        let file = match kept {
+            Some(k) => &k.file,
+            None => opened.insert(self.open(pid, "stat")?),
+        };
         let mut buf = [0u8; 1024];
-        let n = kept.as_ref()?.read_at(&mut buf, 0).ok()?;
+        let n = file.read_at(&mut buf, 0).ok()?;
         stat::parse(&buf[..n])
+    }
+
+    /// `file` kept open if one of the slots is free; otherwise it is closed.
+    fn keep(&self, file: File) -> Option<Kept> {
+        let max = self.max_kept;
+        self.kept
+            .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
+            .ok()?;
+        Some(Kept {
+            file,
+            slots: Arc::clone(&self.kept),
+        })
     }
 
     /// Works out which matchers the process matches, with its name and

@@ -1,4 +1,4 @@
-use super::reader::Entry;
+use super::procs::Entry;
 use super::*;
 use std::{
     os::unix::fs::symlink,
@@ -176,6 +176,100 @@ fn a_pid_is_read_when_new_on_the_next_refresh_then_once_a_second() {
     assert!(!e.due(ms(200)));
     assert!(!e.due(ms(1099)));
     assert!(e.due(ms(1100)));
+}
+
+#[test]
+fn a_pid_that_does_not_match_is_worked_out_again_only_when_new_second_or_renamed() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut e = Entry::default();
+    // New, then its second sighting: matches (and command line) worked out.
+    assert!(e.observe(&stat_of(STAT), t0, true));
+    assert!(e.observe(&stat_of(STAT), ms(100), true));
+    // Its name is still looked at once a second, but its command line is
+    // not read again while the name stays.
+    for second in 1..5 {
+        let at = ms(100 + 1000 * second);
+        assert!(e.due(at));
+        assert!(!e.observe(&stat_of(STAT), at, true), "{second}");
+        assert!(!e.due(at + Duration::from_millis(999)));
+    }
+    // Renamed (exec): worked out again.
+    let renamed = stat_of(&STAT.replace("(worker)", "(other)"));
+    assert!(e.observe(&renamed, ms(5100), true));
+    assert!(!e.observe(&renamed, ms(6100), true));
+    // Another start time: a new process, and its second sighting.
+    let reused = stat_of(&STAT.replace(" 5000 ", " 6000 "));
+    assert!(e.observe(&reused, ms(7100), true));
+    assert!(e.observe(&reused, ms(8100), true));
+    assert!(!e.observe(&reused, ms(9100), true));
+}
+
+#[test]
+fn a_process_that_execs_into_a_matching_command_line_later_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = link(dir.path(), &unique("hw-later-"));
+    let token = unique("hw-token-");
+    // Seen twice as `sh` first; its command line only matches after exec.
+    let script = format!("sleep 1.2; exec {} -c 'read x' {token}", later.display());
+    let kid = sh_named(Path::new("/bin/sh"), &script, &[]);
+    let re = format!(
+        "^{} -c read x {}$",
+        regex::escape(&later.display().to_string()),
+        regex::escape(&token)
+    );
+    let mut w = ProcWatch::new(vec![Matcher::Cmdline(regex::Regex::new(&re).unwrap())]).unwrap();
+    let started = Instant::now();
+    let mut found = Vec::new();
+    while found.is_empty() && started.elapsed() < Duration::from_secs(5) {
+        found = w.refresh().remove(0);
+        if started.elapsed() < Duration::from_secs(1) {
+            assert!(found.is_empty(), "{found:?}");
+        }
+        sleep(Duration::from_millis(100));
+    }
+    assert_eq!(pids(&found), [kid.0.id()]);
+}
+
+#[test]
+fn at_most_the_cap_of_stat_files_stay_open_and_every_match_is_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("hw-many-");
+    let program = link(dir.path(), &name);
+    let mut kids: Vec<Kid> = (0..5).map(|_| sh_named(&program, "read x", &[])).collect();
+    sleep(Duration::from_millis(100));
+    let mut all: Vec<u32> = kids.iter().map(|k| k.0.id()).collect();
+    all.sort_unstable();
+    let mut w = ProcWatch::with_max_kept(vec![Matcher::Name(name)], 2).unwrap();
+    // The agent's own descriptors that are the children's `stat`, the
+    // one that exits below included.
+    let spawned = all.clone();
+    let open_stats = || {
+        let wanted: Vec<String> = spawned.iter().map(|p| format!("/proc/{p}/stat")).collect();
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| wanted.iter().any(|w| target == Path::new(w)))
+            .count()
+    };
+    for _ in 0..3 {
+        let got = w.refresh();
+        assert_eq!(pids(&got[0]), all);
+        assert!(got[0].iter().all(|s| s.rss_bytes > 0));
+        assert_eq!(w.kept(), 2);
+        assert_eq!(open_stats(), 2);
+        sleep(Duration::from_millis(50));
+    }
+    // One that was kept exits: its slot goes to another on the next refresh.
+    let first = kids.iter().position(|k| k.0.id() == all[0]).unwrap();
+    drop(kids.remove(first));
+    all.remove(0);
+    assert_eq!(pids(&w.refresh()[0]), all);
+    assert_eq!((w.kept(), open_stats()), (1, 1));
+    assert_eq!(pids(&w.refresh()[0]), all);
+    assert_eq!((w.kept(), open_stats()), (2, 2));
+    drop(w);
+    assert_eq!(open_stats(), 0);
 }
 
 #[test]

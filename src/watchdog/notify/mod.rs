@@ -1,8 +1,9 @@
 //! Notifiers: SMTP (lettre) and webhooks. A notifier sends one rendered
 //! message and says whether a failure is worth retrying.
 //!
-//! Secrets (the SMTP password, the webhook token) are read once, when the
-//! notifier is built, and never appear in `Debug`, errors or the log.
+//! Secrets (the SMTP password, the webhook token, the webhook URL's path
+//! and query) are read once, when the notifier is built, and never appear in
+//! `Debug`, errors or the log.
 
 mod http;
 mod smtp;
@@ -91,8 +92,9 @@ impl Notifier {
         }
     }
 
-    /// Where messages go, for the log and the API: `smtp://host:port` or the
-    /// webhook URL (without any credentials).
+    /// Where messages go, for the log and the API: `smtp://host:port` or
+    /// the webhook's `scheme://host:port` (its path and query may hold a
+    /// secret, so they are never shown).
     pub fn target(&self) -> String {
         match &self.channel {
             Channel::Smtp(s) => format!("smtp://{}", s.target()),

@@ -1,6 +1,9 @@
 //! The webhook notifier: a POST of the alert's JSON over http or https
 //! (rustls, webpki roots plus `ca_file`), with the message id as
 //! `Idempotency-Key`, so a receiver can drop a repeat.
+//!
+//! A webhook URL's path and query are often its secret (a Slack-style
+//! token), so errors and the log show only `scheme://host:port`.
 
 use super::{
     Message, SendError,
@@ -14,8 +17,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 pub(super) struct Webhook {
-    /// The URL as configured, for messages.
-    url: String,
+    /// `scheme://host:port`, for messages: never the path or query.
+    origin: String,
     /// What to connect to.
     host: String,
     port: u16,
@@ -34,14 +37,15 @@ impl Webhook {
             .url
             .as_deref()
             .ok_or_else(|| format!("notifier '{name}': a webhook notifier needs a url"))?;
+        // `url::ParseError` does not repeat the text it was given.
         let url = url::Url::parse(raw)
-            .map_err(|e| format!("notifier '{name}': url '{raw}' is not a URL: {e}"))?;
+            .map_err(|e| format!("notifier '{name}': the url is not a URL: {e}"))?;
         let https = match url.scheme() {
             "http" => false,
             "https" => true,
             other => {
                 return Err(format!(
-                    "notifier '{name}': url '{raw}' is {other}://, use http:// or https://"
+                    "notifier '{name}': the url is {other}://, use http:// or https://"
                 ));
             }
         };
@@ -54,9 +58,15 @@ impl Webhook {
             Some(url::Host::Domain(d)) => (d.to_owned(), ServerName::try_from(d.to_owned())),
             Some(url::Host::Ipv4(ip)) => (ip.to_string(), Ok(ServerName::from(ip))),
             Some(url::Host::Ipv6(ip)) => (ip.to_string(), Ok(ServerName::from(ip))),
-            None => return Err(format!("notifier '{name}': url '{raw}' has no host")),
+            None => return Err(format!("notifier '{name}': the url has no host")),
         };
         let port = url.port_or_known_default().unwrap_or(80);
+        // `host_str` keeps an IPv6 address in brackets.
+        let origin = format!(
+            "{}://{}:{port}",
+            url.scheme(),
+            url.host_str().unwrap_or(&host)
+        );
         let authority = match url.port() {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or(&host)),
             None => url.host_str().unwrap_or(&host).to_owned(),
@@ -86,7 +96,7 @@ impl Webhook {
             None => None,
         };
         Ok(Self {
-            url: url.to_string(),
+            origin,
             host,
             port,
             authority,
@@ -97,8 +107,9 @@ impl Webhook {
         })
     }
 
+    /// `scheme://host:port`: the path and query may hold a secret.
     pub(super) fn target(&self) -> &str {
-        &self.url
+        &self.origin
     }
 
     pub(super) async fn send(&self, message: &Message) -> Result<(), SendError> {
@@ -124,20 +135,20 @@ impl Webhook {
             .map_err(|_| {
                 SendError::Transient(format!(
                     "webhook {} did not answer within {}",
-                    self.url,
+                    self.origin,
                     crate::domain::time::format_duration(self.timeout)
                 ))
             })??;
-        classify(&self.url, &status)
+        classify(&self.origin, &status)
     }
 
     async fn exchange(&self, head: &str, body: &[u8]) -> Result<Status, SendError> {
-        let at = format!("{}:{}", self.host, self.port);
+        let at = &self.origin;
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| SendError::Transient(format!("cannot connect to webhook {at}: {e}")))?;
         let talk = |e: std::io::Error| {
-            SendError::Transient(format!("webhook {} failed mid-request: {e}", self.url))
+            SendError::Transient(format!("webhook {at} failed mid-request: {e}"))
         };
         match &self.tls {
             None => {
@@ -156,9 +167,10 @@ impl Webhook {
 
 /// 2xx is delivered; 408, 425, 429 and 5xx may pass later; the rest (other
 /// 4xx, redirects, which are not followed) will not change by retrying.
-fn classify(url: &str, status: &Status) -> Result<(), SendError> {
+/// `origin` is `scheme://host:port`.
+fn classify(origin: &str, status: &Status) -> Result<(), SendError> {
     let text = format!(
-        "webhook {url} answered HTTP {} {}",
+        "webhook {origin} answered HTTP {} {}",
         status.code, status.reason
     );
     let text = text.trim_end().to_owned();
@@ -197,7 +209,7 @@ mod tests {
 
     fn status(code: u16) -> Result<(), SendError> {
         classify(
-            "http://h/",
+            "http://h:80",
             &Status {
                 code,
                 reason: "R".into(),
@@ -217,8 +229,53 @@ mod tests {
         assert_eq!(
             status(404),
             Err(SendError::Permanent(
-                "webhook http://h/ answered HTTP 404 R".into()
+                "webhook http://h:80 answered HTTP 404 R".into()
             ))
         );
+    }
+
+    fn settings(url: &str) -> NotifierSettings {
+        let toml = format!("[[notifiers]]\nname = \"h\"\nkind = \"webhook\"\nurl = \"{url}\"\n");
+        let s = crate::config::Settings::parse(
+            &toml,
+            std::path::Path::new("t.toml"),
+            std::iter::empty(),
+        )
+        .unwrap();
+        s.notifiers[0].get_ref().clone()
+    }
+
+    #[test]
+    fn the_target_is_the_origin_without_the_path_or_query() {
+        for (url, origin) in [
+            (
+                "https://hooks.example.com/services/T0/B0/s3cret?k=s3cret",
+                "https://hooks.example.com:443",
+            ),
+            ("http://127.0.0.1:8080/hook/s3cret", "http://127.0.0.1:8080"),
+            ("http://[::1]/s3cret", "http://[::1]:80"),
+        ] {
+            let w = Webhook::from_settings(&settings(url)).unwrap();
+            assert_eq!(w.target(), origin);
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_show_the_origin_and_never_the_path_or_query() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let w = Webhook::from_settings(&settings(&format!(
+            "http://127.0.0.1:{port}/hook/s3cret?token=s3cret"
+        )))
+        .unwrap();
+        let m = Message {
+            message_id: "m1".into(),
+            subject: "s".into(),
+            payload: serde_json::json!({}),
+        };
+        let e = w.send(&m).await.unwrap_err().to_string();
+        assert!(e.contains(&format!("http://127.0.0.1:{port}")), "{e}");
+        assert!(!e.contains("s3cret") && !e.contains("/hook"), "{e}");
     }
 }
