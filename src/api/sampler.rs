@@ -130,7 +130,16 @@ fn parse_start(body: &[u8]) -> Result<Option<Duration>, ApiError> {
     if body.is_empty() {
         return Ok(None);
     }
-    let req: StartRequest = serde_json::from_slice(body)
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("bad JSON body: {e}")))?;
+    // serde reads a struct from an array too (`[null]`): the document says
+    // an object, so only an object is taken.
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object, e.g. {\"interval_seconds\": 30}".into(),
+        ));
+    }
+    let req: StartRequest = serde_json::from_value(value)
         .map_err(|e| ApiError::BadRequest(format!("bad JSON body: {e}")))?;
     let Some(secs) = req.interval_seconds else {
         return Ok(None);
@@ -152,6 +161,17 @@ mod tests {
     fn an_empty_body_keeps_the_interval() {
         assert_eq!(parse_start(b"").unwrap(), None);
         assert_eq!(parse_start(b" {} ").unwrap(), None);
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused() {
+        for body in [&b"[null]"[..], b"[30]", b"30", b"null", b"\"x\""] {
+            assert!(
+                parse_start(body).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]
