@@ -183,10 +183,36 @@ fn process_reading(metric: RuleMetric, p: &ProcSample) -> Reading {
     }
 }
 
-/// Service and probe readings, which are read on the async side.
-pub async fn async_readings(
+/// Whether a service is up: 1 running, 0 not, None when unknown.
+pub async fn service_up(services: &Services, name: &str) -> Option<f64> {
+    match services.view(name).await {
+        Ok(v) => match v.state {
+            crate::domain::ServiceStatus::Unknown => None,
+            crate::domain::ServiceStatus::Running => Some(1.0),
+            _ => Some(0.0),
+        },
+        Err(_) => None,
+    }
+}
+
+/// The services the rules watch, by name.
+pub fn watched_services(rules: &[Rule]) -> Vec<String> {
+    let mut names: Vec<String> = rules
+        .iter()
+        .filter(|r| r.metric() == RuleMetric::ServiceUp)
+        .filter_map(|r| r.settings.service.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Service and probe readings. Service states come from `services_up`,
+/// kept by a poller of their own: a status command that takes a second
+/// must not hold up a tick that kills runaway processes.
+pub fn async_readings(
     rules: &[Rule],
-    services: &Services,
+    services_up: &HashMap<String, Option<f64>>,
     probes: &ProbeBook,
     out: &mut [Vec<Reading>],
 ) {
@@ -198,14 +224,7 @@ pub async fn async_readings(
         };
         let Some(name) = name else { continue };
         let value = match rule.metric() {
-            RuleMetric::ServiceUp => match services.view(&name).await {
-                Ok(v) => match v.state {
-                    crate::domain::ServiceStatus::Unknown => None,
-                    crate::domain::ServiceStatus::Running => Some(1.0),
-                    _ => Some(0.0),
-                },
-                Err(_) => None,
-            },
+            RuleMetric::ServiceUp => services_up.get(&name).copied().flatten(),
             RuleMetric::ProbeOk => probes.latest(&name).map(|r| f64::from(u8::from(r.ok))),
             RuleMetric::ProbeLatencyMs => probes.latest(&name).map(|r| r.latency_ms),
             RuleMetric::ProbeLatencyRatio => probes.latency_ratio(&name),

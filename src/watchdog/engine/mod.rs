@@ -54,6 +54,8 @@ pub struct Engine {
     interval: Duration,
     flap_guard: Duration,
     budgets: Mutex<Vec<limits::Budget>>,
+    /// The latest state of each service a rule watches.
+    services_up: Arc<Mutex<HashMap<String, Option<f64>>>>,
 }
 
 /// Silences cached between ticks: reading them every 100 ms is waste.
@@ -100,6 +102,7 @@ impl Engine {
             interval: parts.interval,
             flap_guard: parts.flap_guard,
             budgets: Mutex::new(vec![limits::Budget::default(); parts.rules.len()]),
+            services_up: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -167,6 +170,28 @@ impl Engine {
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        for name in rules::watched_services(&self.rules) {
+            let (services, up, stop) = (
+                Arc::clone(&self.services),
+                Arc::clone(&self.services_up),
+                shutdown.clone(),
+            );
+            // States are cached a second: asking more often adds nothing.
+            let every = self.interval.max(Duration::from_secs(1));
+            tokio::spawn(async move {
+                loop {
+                    let v = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        v = rules::service_up(&services, &name) => v,
+                    };
+                    lock(&up).insert(name.clone(), v);
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                }
+            });
+        }
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let silences = Mutex::new(Silences {
@@ -215,7 +240,8 @@ impl Engine {
             s.list = list.map_err(|e| e.to_string())?;
             s.read_at = Some(std::time::Instant::now());
         }
-        rules::async_readings(&self.rules, &self.services, &self.probes, &mut readings).await;
+        let services_up = lock(&self.services_up).clone();
+        rules::async_readings(&self.rules, &services_up, &self.probes, &mut readings);
         let now = Utc::now();
         let silenced = lock(silences).list.clone();
         let plan = self.plan(&readings, now);
