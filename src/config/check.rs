@@ -138,7 +138,7 @@ impl Settings {
                     ));
                 }
                 (_, Some(re)) => {
-                    regex::Regex::new(re.get_ref()).map_err(|e| {
+                    regex_lite::Regex::new(re.get_ref()).map_err(|e| {
                         at(
                             lines.of(re),
                             format!("process_cmdline is not a valid regex: {e}"),

@@ -75,7 +75,7 @@ pub fn compile(
                 }
                 (None, Some(re)) if s.metric.subject() == SubjectKind::Process => {
                     // Checked when the config was read.
-                    match regex::Regex::new(re.get_ref()) {
+                    match regex_lite::Regex::new(re.get_ref()) {
                         Ok(re) => {
                             matchers.push(Matcher::Cmdline(re));
                             Some(matchers.len() - 1)

@@ -30,7 +30,7 @@ pub enum Matcher {
     /// refresh, then, while it does not match, only when its name changes
     /// (exec): one that rewrites its arguments later without exec
     /// (`setproctitle`) is not seen to match.
-    Cmdline(regex::Regex),
+    Cmdline(regex_lite::Regex),
 }
 
 impl Matcher {

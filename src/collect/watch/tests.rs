@@ -104,7 +104,7 @@ fn a_busy_process_shows_its_cpu_and_a_sleeping_one_does_not() {
 fn a_command_line_regex_finds_a_process_by_its_argument() {
     let token = unique("hw-token-");
     let kid = sh_named(Path::new("/bin/sh"), "read x", &[&token]);
-    let re = regex::Regex::new(&format!("read x {}$", regex::escape(&token))).unwrap();
+    let re = regex_lite::Regex::new(&format!("read x {}$", regex_lite::escape(&token))).unwrap();
     let mut w = ProcWatch::new(vec![Matcher::Cmdline(re)]).unwrap();
     let mut found = Vec::new();
     for _ in 0..3 {
@@ -215,10 +215,10 @@ fn a_process_that_execs_into_a_matching_command_line_later_is_found() {
     let kid = sh_named(Path::new("/bin/sh"), &script, &[]);
     let re = format!(
         "^{} -c read x {}$",
-        regex::escape(&later.display().to_string()),
-        regex::escape(&token)
+        regex_lite::escape(&later.display().to_string()),
+        regex_lite::escape(&token)
     );
-    let mut w = ProcWatch::new(vec![Matcher::Cmdline(regex::Regex::new(&re).unwrap())]).unwrap();
+    let mut w = ProcWatch::new(vec![Matcher::Cmdline(regex_lite::Regex::new(&re).unwrap())]).unwrap();
     let started = Instant::now();
     let mut found = Vec::new();
     while found.is_empty() && started.elapsed() < Duration::from_secs(5) {
