@@ -218,7 +218,8 @@ fn a_process_that_execs_into_a_matching_command_line_later_is_found() {
         regex_lite::escape(&later.display().to_string()),
         regex_lite::escape(&token)
     );
-    let mut w = ProcWatch::new(vec![Matcher::Cmdline(regex_lite::Regex::new(&re).unwrap())]).unwrap();
+    let mut w =
+        ProcWatch::new(vec![Matcher::Cmdline(regex_lite::Regex::new(&re).unwrap())]).unwrap();
     let started = Instant::now();
     let mut found = Vec::new();
     while found.is_empty() && started.elapsed() < Duration::from_secs(5) {
