@@ -19,3 +19,19 @@ pub fn release_free() {
         libc::malloc_trim(0);
     }
 }
+
+/// Hands free heap pages back a few seconds after start (the HTTP workers
+/// build their apps and leave freed memory behind) and then once a minute,
+/// so the resident size does not depend on the sampler running.
+pub async fn keep_trimmed(shutdown: tokio_util::sync::CancellationToken) {
+    let start = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut tick = tokio::time::interval_at(start, std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let _ = tokio::task::spawn_blocking(release_free).await;
+    }
+}

@@ -125,6 +125,7 @@ impl Application {
             Arc::clone(&spawner),
         )?;
         tasks.extend(watchdog.start(&shutdown)?);
+        tasks.push(tokio::spawn(crate::memory::keep_trimmed(shutdown.clone())));
         tasks.push(tokio::spawn(crate::store::retention::run(
             Arc::clone(&store),
             settings.storage.retention,
