@@ -329,3 +329,16 @@ fn a_login_in_the_clear_to_another_host_and_reminders_every_tick_are_refused() {
     ));
     assert!(m.contains("repeat_interval"), "{m}");
 }
+
+#[test]
+fn the_readme_worker_example_is_a_valid_config() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("## Watchdog").expect("a watchdog section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let block = &section[start..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    let s = parse(block, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.watchdog.interval, Duration::from_millis(120));
+    assert_eq!(s.rules.len(), 4);
+    assert_eq!(s.probes[0].get_ref().timeout, Duration::from_millis(100));
+}
