@@ -19,6 +19,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// Most buckets a series answers, so one request stays cheap.
 const MAX_BUCKETS: i64 = 10_000;
+/// The longest step, the largest the document's pattern admits (999999d):
+/// past any retention, and far from where bucket arithmetic could overflow.
+const MAX_STEP_MS: i64 = 999_999 * 86_400_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -122,12 +125,13 @@ async fn series(
     }
     let step = q.step.as_deref().map(parse_duration).transpose()?;
     let step_ms = step.map_or(300_000, |d| d.as_millis().min(i64::MAX as u128) as i64);
-    if step_ms < 1000 {
-        return Err(ApiError::BadRequest("step: use 1s or more".into()));
+    if !(1000..=MAX_STEP_MS).contains(&step_ms) {
+        return Err(ApiError::BadRequest("step: use 1s to 999999d".into()));
     }
-    let span = (until - since).num_milliseconds();
-    let buckets = (span + step_ms - 1) / step_ms;
-    if buckets > MAX_BUCKETS {
+    // Unsigned and rounded up without an overflow, whatever the step.
+    let span = (until - since).num_milliseconds().max(1) as u64;
+    let buckets = span.div_ceil(step_ms as u64);
+    if buckets > MAX_BUCKETS as u64 {
         return Err(ApiError::BadRequest(format!(
             "step: {buckets} buckets are too many (at most {MAX_BUCKETS}); use a larger step or a shorter window"
         )));

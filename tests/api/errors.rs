@@ -55,6 +55,9 @@ async fn bad_queries_times_and_durations_are_400() {
         ("/api/v1/checks/gpu/history", "unknown metric"),
         ("/api/v1/checks/cpu/series?step=often", "duration"),
         ("/api/v1/checks/cpu/series?step=1ms", "step"),
+        // A step that could overflow the bucket arithmetic: 400, with the limit.
+        ("/api/v1/checks/cpu/series?step=1000000d", "999999d"),
+        ("/api/v1/checks/cpu/series?step=106751991167d", "999999d"),
         (
             "/api/v1/checks/cpu/series?since=2020-01-01T00:00:00Z&step=1s",
             "buckets",
