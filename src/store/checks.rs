@@ -6,6 +6,7 @@ use crate::domain::{
     Check, Cpu, Disk, Io, Memory, ServiceState, ServiceStatus, TimeRange, TopProcess,
 };
 use chrono::{DateTime, Utc};
+use rusqlite::OptionalExtension as _;
 use rusqlite::{Connection, Row, params};
 use std::collections::HashMap;
 
@@ -43,7 +44,10 @@ impl Store {
         })
     }
 
-    /// Checks in `range`, newest first; `before_id` pages past an earlier page.
+    /// Checks in `range`, newest first; `before_id` pages past an earlier
+    /// page. Pages follow the order the list is in, `(taken_at, id)`: ids
+    /// and times need not agree (checks sharing a time, a clock stepped
+    /// back), and paging by id alone would skip or repeat checks then.
     pub fn checks(
         &self,
         range: TimeRange,
@@ -52,15 +56,32 @@ impl Store {
     ) -> Result<Vec<Check>> {
         let (since, until) = range.millis();
         self.read(|c| {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 AND id < ?3 \
-                 ORDER BY taken_at DESC, id DESC LIMIT ?4"
-            );
-            select(
-                c,
-                &sql,
-                params![since, until, before_id.unwrap_or(i64::MAX), limit],
-            )
+            // The cursor's time; a cursor purged since falls back to its id.
+            let cursor_at: Option<i64> = match before_id {
+                Some(id) => c
+                    .query_row("SELECT taken_at FROM checks WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()?,
+                None => None,
+            };
+            let before = before_id.unwrap_or(i64::MAX);
+            match cursor_at {
+                Some(at) => select(
+                    c,
+                    &format!(
+                        "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 \
+                         AND (taken_at, id) < (?3, ?4) ORDER BY taken_at DESC, id DESC LIMIT ?5"
+                    ),
+                    params![since, until, at, before, limit],
+                ),
+                None => select(
+                    c,
+                    &format!(
+                        "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 AND id < ?3 \
+                         ORDER BY taken_at DESC, id DESC LIMIT ?4"
+                    ),
+                    params![since, until, before, limit],
+                ),
+            }
         })
     }
 

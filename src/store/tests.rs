@@ -245,3 +245,36 @@ fn audit_entries_read_back_newest_first() {
     assert_eq!(rows[0].action, "sampler.stop");
     assert_eq!(rows.len(), 2);
 }
+
+#[test]
+fn paging_follows_the_lists_order_when_checks_share_times_or_ids_disagree_with_times() {
+    let (_d, s) = store();
+    // 1,000 checks on 7 distinct times, inserted in an order that makes ids
+    // disagree with times (as a clock stepped back would).
+    let base = Utc::now() - Duration::hours(1);
+    for i in 0..1000i64 {
+        let minute = (i * 3) % 7;
+        s.insert_check(&check_at(base + Duration::minutes(minute), i as f64, 1.0))
+            .unwrap();
+    }
+    let range = TimeRange {
+        since: None,
+        until: None,
+    };
+    let all: Vec<i64> = s
+        .checks(range, 1000, None)
+        .unwrap()
+        .iter()
+        .filter_map(|k| k.id)
+        .collect();
+    assert_eq!(all.len(), 1000);
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s.checks(range, 100, cursor).unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.id;
+        paged.extend(page.iter().filter_map(|k| k.id));
+    }
+    assert_eq!(paged, all, "pages of 100 give the list once, in order");
+}
