@@ -61,8 +61,10 @@ fn store() -> (tempfile::TempDir, Store) {
     (dir, s)
 }
 
+/// A whole minute a day ago: every test holds whatever day it runs on.
 fn t0() -> DateTime<Utc> {
-    "2026-11-22T00:00:00Z".parse().unwrap()
+    let now = Utc::now() - Duration::days(1);
+    DateTime::from_timestamp(now.timestamp() / 60 * 60, 0).unwrap()
 }
 
 #[test]
