@@ -12,9 +12,9 @@ pub(super) fn write(out: &mut Exposition, watchdog: &Watchdog, counts: &Watchdog
     // "quiet" from "gone"; a rule no longer configured still shows while
     // its alerts fire.
     let mut firing: BTreeMap<&str, u64> = BTreeMap::new();
-    let rules = watchdog.rules();
+    let rules = watchdog.rule_names();
     for r in &rules {
-        firing.insert(r.name.as_str(), 0);
+        firing.insert(r.as_str(), 0);
     }
     for (rule, n) in &counts.firing {
         firing.insert(rule.as_str(), *n);

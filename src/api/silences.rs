@@ -142,7 +142,7 @@ async fn create(
     let body = body.into_inner();
     // The audit cuts it to its bound.
     let target = body.rule.clone();
-    let rules: Vec<String> = state.watchdog.rules().into_iter().map(|r| r.name).collect();
+    let rules = state.watchdog.rule_names();
     let result = match body.parse(&rules, Utc::now()) {
         Ok(mut new) => {
             new.created_by = who.0.name.clone();
@@ -151,6 +151,9 @@ async fn create(
         }
         Err(why) => Err(ApiError::BadRequest(why)),
     };
+    if result.is_ok() {
+        state.watchdog.silences_changed();
+    }
     let (outcome, detail) = match &result {
         Ok(s) => (
             "ok",
@@ -239,6 +242,9 @@ async fn remove(
             .map_err(|e| missing(e, &format!("no silence has id {id}")))
     })
     .await;
+    if result.is_ok() {
+        state.watchdog.silences_changed();
+    }
     let (outcome, detail) = match &result {
         Ok(s) => (
             "ok",

@@ -12,6 +12,13 @@ mod system;
 pub mod watch;
 
 pub use agent::{AgentReader, AgentStats};
+
+/// This host's name, as the kernel has it (what `/api/v1/system` shows).
+pub fn host_name() -> Option<String> {
+    sysinfo::System::host_name()
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+}
 pub use system::{SystemReader, SystemSnapshot};
 
 use crate::domain::{Cpu, Disk, Io, Memory, PartErrors, TopProcess};

@@ -121,7 +121,7 @@ impl SystemReader {
             })
             .unwrap_or_default();
         SystemSnapshot {
-            host_name: System::host_name().ok(),
+            host_name: super::host_name(),
             os: System::long_os_version().ok(),
             kernel: System::kernel_version().ok(),
             uptime_seconds: System::uptime().ok(),

@@ -326,16 +326,6 @@ impl Store {
         })
     }
 
-    /// The (rule, subject) pairs silenced at `now`; a subject of None
-    /// covers the whole rule.
-    pub fn silence_rules(&self, now: DateTime<Utc>) -> Result<Vec<(String, Option<String>)>> {
-        self.read(|c| {
-            let mut st = c.prepare_cached("SELECT rule, subject FROM silences WHERE until > ?1")?;
-            let rows = st.query_map([ms(now)], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-    }
-
     /// Deletes resolved alerts (with their transitions, messages and
     /// actions) and test messages older than `cutoff`, in batches.
     pub fn purge_alerts_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64> {

@@ -60,15 +60,6 @@ pub struct Watchdog {
     spawner: Arc<Spawner>,
 }
 
-/// The host's name as messages show it.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 impl Watchdog {
     /// Reads the notifiers' secrets (an unreadable file stops start-up with
     /// its name) and builds the engine; nothing runs until `start`.
@@ -107,7 +98,8 @@ impl Watchdog {
                 rules: settings.rules.iter().map(|r| r.get_ref().clone()).collect(),
                 interval: settings.watchdog.interval,
                 repeat: settings.watchdog.repeat_interval,
-                host: hostname(),
+                host: crate::collect::host_name()
+                    .map_or_else(|| "localhost".into(), |h| h.trim().to_owned()),
                 link_base,
                 flap_guard: settings.watchdog.flap_guard,
             },
@@ -168,6 +160,20 @@ impl Watchdog {
             .enumerate()
             .map(|(i, r)| view::rule_view(&r.settings, self.engine.subjects(i)))
             .collect()
+    }
+
+    /// The rules' names, in config order (cheaper than `rules()`).
+    pub fn rule_names(&self) -> Vec<String> {
+        self.engine
+            .rules
+            .iter()
+            .map(|r| r.name().to_owned())
+            .collect()
+    }
+
+    /// Silences were made or removed: they count from the next tick.
+    pub fn silences_changed(&self) {
+        self.engine.silences_changed();
     }
 
     pub fn probes(&self) -> &Arc<probes::ProbeBook> {

@@ -35,6 +35,20 @@ pub(crate) fn start_agent(dir: &std::path::Path, interval: &str) -> Agent {
     }
 }
 
+/// The real binary with `--config FILE` (whose `[server] listen` should be
+/// port 0), once it listens: the child, its port, the rest of its log.
+pub(crate) fn start_with_config(config: &std::path::Path) -> (Child, u16, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hostwatch"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (port, _, lines) = await_listening(&mut child);
+    (child, port, lines)
+}
+
 /// Follows a starting agent's stderr, line by line on a thread of its own,
 /// until it logs its port (20 s at most). Returns the port, the lines up to
 /// that one, and the rest as they come (the channel closes at end of file).
@@ -71,12 +85,18 @@ pub(crate) fn await_listening(child: &mut Child) -> (u16, Vec<String>, mpsc::Rec
 
 /// A plain HTTP/1.1 GET over loopback, for tests that run without an async runtime.
 pub(crate) fn get_json(port: u16, path: &str) -> serde_json::Value {
+    get_json_as(port, path, None)
+}
+
+/// `get_json` with a bearer token.
+pub(crate) fn get_json_as(port: u16, path: &str, token: Option<&str>) -> serde_json::Value {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();

@@ -1,11 +1,8 @@
 //! The watchdog on the real binary: a rule that matches the agent itself
 //! fires, its kill is refused by the guards, and the agent lives on.
 
-use crate::lifecycle::{await_listening, get_json};
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use crate::lifecycle::{get_json, start_with_config};
+use std::time::{Duration, Instant};
 
 #[test]
 fn a_rule_that_matches_the_agent_itself_cannot_kill_it() {
@@ -38,14 +35,7 @@ signal = "KILL"
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hostwatch"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (port, _, _lines) = await_listening(&mut child);
+    let (mut child, port, _lines) = start_with_config(&config);
     let deadline = Instant::now() + Duration::from_secs(10);
     let action = loop {
         let alerts = get_json(port, "/api/v1/alerts?rule=itself");

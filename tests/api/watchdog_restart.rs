@@ -5,28 +5,20 @@
 
 use crate::{
     helpers::smtp::SmtpServer,
-    lifecycle::await_listening,
+    lifecycle::{get_json_as, start_with_config},
     watchdog::{Worker, unique_name},
     watchdog_mail::{smtp_options, smtp_section},
 };
 use serde_json::Value;
 use std::{
     collections::HashSet,
-    io::{Read, Write},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     time::{Duration, Instant},
 };
 
 fn start(config: &Path) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hostwatch"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (port, _, lines) = await_listening(&mut child);
+    let (child, port, lines) = start_with_config(config);
     // Keep draining the log so the agent never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (child, port)
@@ -34,19 +26,7 @@ fn start(config: &Path) -> (Child, u16) {
 
 /// GET with the agent's generated control token.
 fn get(port: u16, path: &str, token: &str) -> Value {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
-    serde_json::from_str(body).unwrap()
+    get_json_as(port, path, Some(token))
 }
 
 fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {

@@ -56,9 +56,14 @@ pub struct Engine {
     budgets: Mutex<Vec<limits::Budget>>,
     /// The latest state of each service a rule watches.
     services_up: Arc<Mutex<HashMap<String, Option<f64>>>>,
+    silences: Mutex<Silences>,
+    silences_dirty: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// Silences cached between ticks: reading them every 100 ms is waste.
+/// Silences cached between ticks: reading them every 100 ms is waste. A
+/// change through the API sets `silences_dirty`, so it counts from the next
+/// readings on.
+#[derive(Default)]
 struct Silences {
     list: Vec<(String, Option<String>)>,
     read_at: Option<std::time::Instant>,
@@ -103,6 +108,8 @@ impl Engine {
             flap_guard: parts.flap_guard,
             budgets: Mutex::new(vec![limits::Budget::default(); parts.rules.len()]),
             services_up: Arc::new(Mutex::new(HashMap::new())),
+            silences: Mutex::new(Silences::default()),
+            silences_dirty: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -194,17 +201,13 @@ impl Engine {
         }
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let silences = Mutex::new(Silences {
-            list: Vec::new(),
-            read_at: None,
-        });
         let mut failing = false;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            match self.tick(&silences).await {
+            match self.tick().await {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("the watchdog writes its alerts again");
@@ -219,17 +222,28 @@ impl Engine {
         }
     }
 
-    async fn tick(&self, silences: &Mutex<Silences>) -> Result<(), String> {
+    async fn tick(&self) -> Result<(), String> {
+        let silences = &self.silences;
         let readers = Arc::clone(&self.readers);
         let store = Arc::clone(&self.store);
         let rules = Arc::clone(&self.rules);
+        let dirty = Arc::clone(&self.silences_dirty);
         let refresh = lock(silences)
             .read_at
             .is_none_or(|t| t.elapsed() >= SILENCE_REFRESH);
         // The blocking part: /proc, statvfs, and the silences when due.
         let (mut readings, silence_list) = tokio::task::spawn_blocking(move || {
             let readings = rules::blocking_readings(&rules, &mut lock(&readers));
-            let silences = refresh.then(|| store.silence_rules(Utc::now()));
+            // Checked after the readings: a silence made while they were
+            // taken covers what they saw.
+            let refresh = dirty.swap(false, std::sync::atomic::Ordering::SeqCst) || refresh;
+            let silences = refresh.then(|| {
+                store.active_silences(Utc::now()).map(|list| {
+                    list.into_iter()
+                        .map(|s| (s.rule, s.subject))
+                        .collect::<Vec<_>>()
+                })
+            });
             (readings, silences)
         })
         .await
@@ -262,7 +276,7 @@ impl Engine {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?
         };
-        self.commit(&plan, &batch, &written, now);
+        self.commit(&plan, &written, now);
         if batch.iter().any(|t| !t.notifications.is_empty()) {
             self.outbox.notify_one();
         }
@@ -361,13 +375,7 @@ impl Engine {
     }
 
     /// Memory follows what was written.
-    fn commit(
-        &self,
-        plan: &[Planned],
-        batch: &[StateChange],
-        written: &[Option<i64>],
-        now: DateTime<Utc>,
-    ) {
+    fn commit(&self, plan: &[Planned], written: &[Option<i64>], now: DateTime<Utc>) {
         let mut table = self.table();
         let mut ids = written.iter();
         for p in plan {
@@ -425,7 +433,12 @@ impl Engine {
                 Step::Stay => {}
             }
         }
-        let _ = batch;
+    }
+
+    /// Silences were made or removed: read them again at the next tick.
+    pub fn silences_changed(&self) {
+        self.silences_dirty
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Each rule's subjects now, for the API.

@@ -144,8 +144,7 @@ impl Smtp {
 
 /// The EHLO name: this host's name, else lettre's address literal.
 fn hello_name() -> ClientId {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
+    crate::collect::host_name()
         .map(|h| h.trim().to_owned())
         .filter(|h| {
             !h.is_empty()
