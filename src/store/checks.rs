@@ -25,6 +25,19 @@ impl Store {
         })
     }
 
+    /// Stores many checks in one transaction (all or none): how a generator
+    /// or an import fills a database quickly.
+    pub fn insert_checks(&self, checks: &[Check]) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            for k in checks {
+                insert(&tx, k)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     pub fn check(&self, id: i64) -> Result<Check> {
         self.read(|c| {
             let mut checks = select(
@@ -166,12 +179,14 @@ fn insert(tx: &Connection, k: &Check) -> Result<i64> {
     )?;
     let id = tx.last_insert_rowid();
     let mut st = tx.prepare_cached(
-        "INSERT INTO check_disks (check_id, mount, device, fs_type, total_bytes, used_bytes, percent) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO check_disks (check_id, taken_at, mount, device, fs_type, total_bytes, used_bytes, percent) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
+    let at = k.taken_at.timestamp_millis();
     for d in k.disks.iter().flatten() {
         st.execute(params![
             id,
+            at,
             d.mount,
             d.device,
             d.fs_type,
@@ -181,10 +196,11 @@ fn insert(tx: &Connection, k: &Check) -> Result<i64> {
         ])?;
     }
     let mut st = tx.prepare_cached(
-        "INSERT INTO check_services (check_id, name, state, healthy, probe_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO check_services (check_id, taken_at, name, state, healthy, probe_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for s in k.services.iter().flatten() {
-        st.execute(params![id, s.name, s.state.as_str(), s.healthy, s.probe_ms])?;
+        st.execute(params![id, at, s.name, s.state.as_str(), s.healthy, s.probe_ms])?;
     }
     let mut st = tx.prepare_cached(
         "INSERT INTO check_processes (check_id, rank, pid, name, user, cpu_percent, rss_bytes) \
@@ -201,6 +217,7 @@ fn insert(tx: &Connection, k: &Check) -> Result<i64> {
             p.rss_bytes as i64
         ])?;
     }
+    super::rollups::add(tx, k)?;
     Ok(id)
 }
 

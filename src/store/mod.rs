@@ -12,6 +12,7 @@ mod jobs;
 mod migrate;
 mod notifications;
 pub mod retention;
+pub mod rollups;
 mod silences;
 mod watchdog;
 
@@ -127,12 +128,22 @@ impl Store {
                 Ok(Mutex::new(c))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
+        let store = Self {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
-        })
+        };
+        let started = std::time::Instant::now();
+        match store.repair_rollups()? {
+            0 => {}
+            hours => tracing::info!(
+                hours,
+                ms = started.elapsed().as_millis() as u64,
+                "rebuilt hourly roll-ups from the raw checks"
+            ),
+        }
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
