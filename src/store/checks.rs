@@ -123,25 +123,6 @@ impl Store {
             Ok(c.query_row("SELECT COUNT(*) FROM checks", [], |r| r.get::<_, i64>(0))? as u64)
         })
     }
-
-    /// Deletes checks taken before `cutoff`, in batches so the writer is never
-    /// held for long; returns how many went.
-    pub fn purge_checks_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64> {
-        let mut total = 0;
-        loop {
-            let n = self.write(|c| {
-                Ok(c.execute(
-                    "DELETE FROM checks WHERE id IN \
-                     (SELECT id FROM checks WHERE taken_at < ?1 LIMIT ?2)",
-                    params![cutoff.timestamp_millis(), batch],
-                )?)
-            })?;
-            total += n as u64;
-            if n < batch as usize {
-                return Ok(total);
-            }
-        }
-    }
 }
 
 fn insert(tx: &Connection, k: &Check) -> Result<i64> {
@@ -200,7 +181,14 @@ fn insert(tx: &Connection, k: &Check) -> Result<i64> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for s in k.services.iter().flatten() {
-        st.execute(params![id, at, s.name, s.state.as_str(), s.healthy, s.probe_ms])?;
+        st.execute(params![
+            id,
+            at,
+            s.name,
+            s.state.as_str(),
+            s.healthy,
+            s.probe_ms
+        ])?;
     }
     let mut st = tx.prepare_cached(
         "INSERT INTO check_processes (check_id, rank, pid, name, user, cpu_percent, rss_bytes) \

@@ -2,7 +2,9 @@
 //! and audit rows, ended jobs and resolved alerts (with their messages and
 //! actions) older than `storage.audit_retention`.
 
-use super::Store;
+use super::{Result, Store};
+use chrono::{DateTime, Utc};
+use rusqlite::params;
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +63,27 @@ pub async fn run(
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "purging the audit trail failed"),
             Err(e) => tracing::warn!(error = %e, "purging the audit trail failed"),
+        }
+    }
+}
+
+impl Store {
+    /// Deletes checks taken before `cutoff`, in batches so the writer is never
+    /// held for long; returns how many went.
+    pub fn purge_checks_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = self.write(|c| {
+                Ok(c.execute(
+                    "DELETE FROM checks WHERE id IN \
+                     (SELECT id FROM checks WHERE taken_at < ?1 LIMIT ?2)",
+                    params![cutoff.timestamp_millis(), batch],
+                )?)
+            })?;
+            total += n as u64;
+            if n < batch as usize {
+                return Ok(total);
+            }
         }
     }
 }
