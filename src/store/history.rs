@@ -1,28 +1,41 @@
-//! Reading one metric over time: the last N values, buckets over a window,
-//! and a window's summary. The arithmetic runs in SQL, over the window only.
+//! Reading one metric over time: the last N values, buckets over a window
+//! (`series.rs`) and a window's summary (`summary.rs`).
+//!
+//! Raw checks answer where they are kept and a bucket is under an hour;
+//! hourly roll-ups answer the rest, and every answer says which it used.
+//! Each query walks an index in the order it returns: a test runs
+//! `EXPLAIN QUERY PLAN` on every statement here and refuses a sort.
 
-use super::{Result, Store, checks::millis_to_time};
-use crate::domain::{Metric, TimeRange};
+use super::{
+    Result, Store,
+    checks::millis_to_time,
+    rollups::{HOUR_MS, hour_of},
+};
+use crate::domain::Metric;
 use chrono::{DateTime, Utc};
-use rusqlite::{ToSql, params};
+use rusqlite::{CachedStatement, Connection, ToSql, params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// One value of a metric at one check.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct HistoryPoint {
-    pub taken_at: DateTime<Utc>,
-    pub value: f64,
+/// Where a value comes from: one check, or an hour's roll-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum Resolution {
+    /// Raw checks, one value per check.
+    #[serde(rename = "raw")]
+    Raw,
+    /// Hourly roll-ups: the hours' values combined exactly (min, sum, max
+    /// and count per hour).
+    #[serde(rename = "1h")]
+    Hour,
 }
 
-/// The values of a metric in `[start, start + step)`.
+/// One value of a metric: at one check, or an hour's average.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct SeriesBucket {
-    pub start: DateTime<Utc>,
-    pub min: f64,
-    pub avg: f64,
-    pub max: f64,
-    pub count: u64,
+pub struct HistoryPoint {
+    /// The check's time, or the start of the hour.
+    pub taken_at: DateTime<Utc>,
+    pub value: f64,
+    pub resolution: Resolution,
 }
 
 /// A service's state at one check.
@@ -34,203 +47,215 @@ pub struct ServicePoint {
     pub probe_ms: Option<f64>,
 }
 
-/// Minimum, average and maximum of one metric over a window.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Stats {
-    pub min: f64,
-    pub avg: f64,
-    pub max: f64,
+/// Times are clamped into ±2^60 ms (36 million years) so that hour
+/// arithmetic on an open end cannot overflow.
+pub(super) const FAR: i64 = 1 << 60;
+
+pub(super) fn clamp(ms: i64) -> i64 {
+    ms.clamp(-FAR, FAR)
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct ServiceAvailability {
-    pub name: String,
-    /// Share of the window's checks in which the service was running, 0–100.
-    pub availability_percent: f64,
-    pub checks: u64,
+/// Where a metric's values are, raw and rolled up.
+pub(super) struct Source<'a> {
+    /// Raw table, its value column, its check id column, and the filter
+    /// that picks the metric's rows.
+    pub table: &'static str,
+    pub value: &'static str,
+    pub id: &'static str,
+    pub filter: &'static str,
+    /// Roll-up table and the prefix of its statistics columns.
+    pub rollup: &'static str,
+    pub prefix: &'static str,
+    pub mount: Option<&'a str>,
 }
 
-/// A window of checks at a glance; a metric with no values is `null`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Summary {
-    pub count: u64,
-    pub first_at: Option<DateTime<Utc>>,
-    pub last_at: Option<DateTime<Utc>>,
-    pub cpu: Option<Stats>,
-    pub memory: Option<Stats>,
-    /// Used share of the filesystem at `disk_mount`.
-    pub disk: Option<Stats>,
-    pub disk_mount: String,
-    pub services: Vec<ServiceAvailability>,
-}
+impl<'a> Source<'a> {
+    pub fn of(metric: &'a Metric) -> Self {
+        let host = |value, filter, prefix| Source {
+            table: "checks",
+            value,
+            id: "id",
+            filter,
+            rollup: "rollup_host",
+            prefix,
+            mount: None,
+        };
+        match metric {
+            Metric::Cpu => host("cpu_percent", "cpu_percent IS NOT NULL", "cpu"),
+            Metric::Memory => host("mem_percent", "mem_percent IS NOT NULL", "mem"),
+            Metric::Swap => host("swap_percent", "swap_percent IS NOT NULL", "swap"),
+            Metric::Load1 => host("load1", "load1 IS NOT NULL", "load1"),
+            Metric::Disk(m) => Source {
+                table: "check_disks",
+                value: "percent",
+                id: "check_id",
+                filter: "mount = :mount",
+                rollup: "rollup_disks",
+                prefix: "percent",
+                mount: Some(m),
+            },
+        }
+    }
 
-/// The value column and the table it comes from, for a metric; the disk
-/// table is joined on the mount `:mount`, bound by `bind`.
-fn source(metric: &Metric) -> (&'static str, &'static str) {
-    match metric {
-        Metric::Cpu => ("cpu_percent", "checks k"),
-        Metric::Memory => ("mem_percent", "checks k"),
-        Metric::Swap => ("swap_percent", "checks k"),
-        Metric::Load1 => ("load1", "checks k"),
-        Metric::Disk(_) => (
-            "d.percent",
-            "checks k JOIN check_disks d ON d.check_id = k.id AND d.mount = :mount",
-        ),
+    /// The roll-up's filter: the mount, or every row.
+    pub fn rollup_filter(&self) -> &'static str {
+        if self.mount.is_some() {
+            "mount = :mount"
+        } else {
+            "1"
+        }
+    }
+
+    /// Named parameters plus `:mount` where the statements use it.
+    pub fn bind<'p>(&'p self, mut p: Vec<(&'p str, &'p dyn ToSql)>) -> Vec<(&'p str, &'p dyn ToSql)> {
+        if let Some(m) = &self.mount {
+            p.push((":mount", m));
+        }
+        p
     }
 }
 
-/// Named parameters for a query over `source(metric)`.
-fn bind<'a>(
-    metric: &'a Metric,
-    mut p: Vec<(&'a str, &'a dyn ToSql)>,
-) -> Vec<(&'a str, &'a dyn ToSql)> {
-    if let Metric::Disk(m) = metric {
-        p.push((":mount", m));
-    }
-    p
+/// Prepares a statement of this module; tests record each one to check
+/// its plan.
+pub(super) fn prepare<'c>(c: &'c Connection, sql: &str) -> Result<CachedStatement<'c>> {
+    #[cfg(test)]
+    plans::record(sql);
+    Ok(c.prepare_cached(sql)?)
+}
+
+/// The first hour from which the raw checks are whole; hours before it
+/// are answered from roll-ups. Purges go oldest first, so only the oldest
+/// kept hour can be partial: it is whole when its roll-up counts no more
+/// checks than the raw table holds. Without raw checks, `FAR`.
+pub(super) fn raw_from(c: &Connection) -> Result<i64> {
+    let oldest: Option<i64> =
+        prepare(c, "SELECT min(taken_at) FROM checks")?.query_row([], |r| r.get(0))?;
+    let Some(oldest) = oldest else {
+        return Ok(FAR);
+    };
+    let h = hour_of(oldest);
+    let raw: i64 = prepare(
+        c,
+        "SELECT count(*) FROM checks WHERE taken_at >= ?1 AND taken_at < ?2",
+    )?
+    .query_row(params![h, h + HOUR_MS], |r| r.get(0))?;
+    let rolled: Option<i64> = prepare(c, "SELECT checks FROM rollup_host WHERE hour = ?1")?
+        .query_row([h], |r| r.get(0))
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    Ok(if rolled.unwrap_or(0) > raw {
+        h + HOUR_MS
+    } else {
+        h
+    })
 }
 
 impl Store {
-    /// The last `size` values, oldest first.
+    /// The last `size` values, oldest first: raw values while there are
+    /// any, then (when raw checks are too few) hourly averages before them.
     pub fn history(&self, metric: &Metric, size: u32) -> Result<Vec<HistoryPoint>> {
-        let (value, from) = source(metric);
-        let sql = format!(
-            "SELECT taken_at, v FROM (SELECT k.taken_at, {value} AS v, k.id FROM {from} \
-             WHERE {value} IS NOT NULL ORDER BY k.taken_at DESC, k.id DESC LIMIT :size) \
-             ORDER BY taken_at, id"
-        );
+        let src = Source::of(metric);
         self.read(|c| {
-            let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map(&*bind(metric, vec![(":size", &size)]), |r| {
-                Ok(HistoryPoint {
-                    taken_at: millis_to_time(r.get(0)?),
-                    value: r.get(1)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-    }
-
-    /// Buckets of `step_ms` from `since` to `until`; empty buckets are left out.
-    pub fn series(
-        &self,
-        metric: &Metric,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-        step_ms: i64,
-    ) -> Result<Vec<SeriesBucket>> {
-        let (value, from) = source(metric);
-        let sql = format!(
-            "SELECT (k.taken_at - :since) / :step AS b, MIN({value}), AVG({value}), MAX({value}), COUNT({value}) \
-             FROM {from} WHERE k.taken_at >= :since AND k.taken_at < :until AND {value} IS NOT NULL \
-             GROUP BY b ORDER BY b"
-        );
-        let since_ms = since.timestamp_millis();
-        let until_ms = until.timestamp_millis();
-        self.read(|c| {
-            let mut st = c.prepare_cached(&sql)?;
-            let p = bind(
-                metric,
-                vec![
-                    (":since", &since_ms),
-                    (":until", &until_ms),
-                    (":step", &step_ms),
-                ],
+            let tx = c.unchecked_transaction()?;
+            let sql = format!(
+                "SELECT taken_at, {v} FROM {t} WHERE {f} ORDER BY taken_at DESC, {id} DESC LIMIT :size",
+                v = src.value,
+                t = src.table,
+                f = src.filter,
+                id = src.id
             );
-            let rows = st.query_map(&*p, |r| {
-                let b: i64 = r.get(0)?;
-                Ok(SeriesBucket {
-                    start: millis_to_time(since_ms + b * step_ms),
-                    min: r.get(1)?,
-                    avg: r.get(2)?,
-                    max: r.get(3)?,
-                    count: r.get::<_, i64>(4)? as u64,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-    }
-
-    /// The service's state in the last `size` checks that recorded it, oldest first.
-    pub fn service_history(&self, name: &str, size: u32) -> Result<Vec<ServicePoint>> {
-        self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT taken_at, state, healthy, probe_ms FROM (SELECT k.taken_at, s.state, s.healthy, s.probe_ms, k.id \
-                 FROM check_services s JOIN checks k ON k.id = s.check_id WHERE s.name = ?1 \
-                 ORDER BY k.taken_at DESC, k.id DESC LIMIT ?2) ORDER BY taken_at, id",
-            )?;
-            let rows = st.query_map(params![name, size], |r| {
-                let state: String = r.get(1)?;
-                Ok(ServicePoint {
-                    taken_at: millis_to_time(r.get(0)?),
-                    state: crate::domain::ServiceStatus::parse(&state).unwrap_or(crate::domain::ServiceStatus::Unknown),
-                    healthy: r.get(2)?,
-                    probe_ms: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-    }
-
-    pub fn summary(&self, range: TimeRange, disk_mount: &str) -> Result<Summary> {
-        let (since, until) = range.millis();
-        self.read(|c| {
-            let (count, first, last, cpu, memory) = c.query_row(
-                "SELECT COUNT(*), MIN(taken_at), MAX(taken_at), \
-                 MIN(cpu_percent), AVG(cpu_percent), MAX(cpu_percent), \
-                 MIN(mem_percent), AVG(mem_percent), MAX(mem_percent) \
-                 FROM checks WHERE taken_at >= ?1 AND taken_at < ?2",
-                params![since, until],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<i64>>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                        stats(r, 3)?,
-                        stats(r, 6)?,
-                    ))
-                },
-            )?;
-            let disk = c.query_row(
-                "SELECT MIN(d.percent), AVG(d.percent), MAX(d.percent) FROM checks k \
-                 JOIN check_disks d ON d.check_id = k.id AND d.mount = ?3 \
-                 WHERE k.taken_at >= ?1 AND k.taken_at < ?2",
-                params![since, until, disk_mount],
-                |r| stats(r, 0),
-            )?;
-            let mut st = c.prepare_cached(
-                "SELECT s.name, SUM(s.state = 'running'), COUNT(*) FROM checks k \
-                 JOIN check_services s ON s.check_id = k.id \
-                 WHERE k.taken_at >= ?1 AND k.taken_at < ?2 GROUP BY s.name ORDER BY s.name",
-            )?;
-            let services = st
-                .query_map(params![since, until], |r| {
-                    let up: i64 = r.get(1)?;
-                    let n: i64 = r.get(2)?;
-                    Ok(ServiceAvailability {
-                        name: r.get(0)?,
-                        availability_percent: crate::domain::check::percent(up as u64, n as u64),
-                        checks: n as u64,
+            let mut points = prepare(&tx, &sql)?
+                .query_map(&*src.bind(vec![(":size", &size)]), |r| {
+                    Ok(HistoryPoint {
+                        taken_at: millis_to_time(r.get(0)?),
+                        value: r.get(1)?,
+                        resolution: Resolution::Raw,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Summary {
-                count: count as u64,
-                first_at: first.map(millis_to_time),
-                last_at: last.map(millis_to_time),
-                cpu,
-                memory,
-                disk,
-                disk_mount: disk_mount.to_owned(),
-                services,
-            })
+            let rest = size as usize - points.len();
+            if rest > 0 {
+                // Hours before the oldest raw value (or before raw_from,
+                // which is what the oldest raw value's hour is).
+                let before = match points.last() {
+                    Some(p) => hour_of(p.taken_at.timestamp_millis()),
+                    None => raw_from(&tx)?,
+                };
+                let sql = format!(
+                    "SELECT hour, {p}_sum / {p}_n FROM {t} WHERE {f} AND hour < :before AND {p}_n > 0 \
+                     ORDER BY hour DESC LIMIT :rest",
+                    p = src.prefix,
+                    t = src.rollup,
+                    f = src.rollup_filter()
+                );
+                let rest = rest as i64;
+                let older = prepare(&tx, &sql)?
+                    .query_map(
+                        &*src.bind(vec![(":before", &before), (":rest", &rest)]),
+                        |r| {
+                            Ok(HistoryPoint {
+                                taken_at: millis_to_time(r.get(0)?),
+                                value: r.get(1)?,
+                                resolution: Resolution::Hour,
+                            })
+                        },
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                points.extend(older);
+            }
+            points.reverse();
+            Ok(points)
+        })
+    }
+
+    /// The service's state in the last `size` checks that recorded it,
+    /// oldest first. States are not rolled up: this reads raw checks only.
+    pub fn service_history(&self, name: &str, size: u32) -> Result<Vec<ServicePoint>> {
+        self.read(|c| {
+            let mut st = prepare(
+                c,
+                "SELECT taken_at, state, healthy, probe_ms FROM check_services WHERE name = ?1 \
+                 ORDER BY taken_at DESC, check_id DESC LIMIT ?2",
+            )?;
+            let mut points = st
+                .query_map(params![name, size], |r| {
+                    let state: String = r.get(1)?;
+                    Ok(ServicePoint {
+                        taken_at: millis_to_time(r.get(0)?),
+                        state: crate::domain::ServiceStatus::parse(&state)
+                            .unwrap_or(crate::domain::ServiceStatus::Unknown),
+                        healthy: r.get(2)?,
+                        probe_ms: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            points.reverse();
+            Ok(points)
         })
     }
 }
 
-fn stats(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<Stats>> {
-    Ok(match (r.get(i)?, r.get(i + 1)?, r.get(i + 2)?) {
-        (Some(min), Some(avg), Some(max)) => Some(Stats { min, avg, max }),
-        _ => None,
-    })
+/// Every statement this module prepared, for the plan test.
+#[cfg(test)]
+pub(super) mod plans {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static SEEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn record(sql: &str) {
+        SEEN.with(|s| {
+            let mut s = s.borrow_mut();
+            if !s.iter().any(|q| q == sql) {
+                s.push(sql.to_owned());
+            }
+        });
+    }
+
+    pub fn take() -> Vec<String> {
+        SEEN.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
 }

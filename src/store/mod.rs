@@ -13,14 +13,18 @@ mod migrate;
 mod notifications;
 pub mod retention;
 pub mod rollups;
+mod series;
 mod silences;
+mod summary;
 mod watchdog;
 
 pub use alerts::{
     ActionRecord, Alert, AlertDetail, AlertFilter, AlertState, Transition, WatchdogCounts,
 };
 pub use audit::{AuditEntry, AuditRecord};
-pub use history::{HistoryPoint, SeriesBucket, ServiceAvailability, ServicePoint, Stats, Summary};
+pub use history::{HistoryPoint, Resolution, ServicePoint};
+pub use series::SeriesBucket;
+pub use summary::{ServiceAvailability, Stats, Summary};
 pub use jobs::{Job, JobEnd};
 pub use notifications::{Notification, NotificationFilter, NotificationStatus};
 pub use silences::{MAX_ACTIVE_SILENCES, NewSilence, Silence};
@@ -116,8 +120,13 @@ impl Store {
         create_private(path)?;
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
+        // Before the first table is made, or it would not take: a new file
+        // gives purged pages back (store::retention); an older one is
+        // rewritten once, after its migrations, to do the same.
+        writer.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         migrate::to_latest(&mut writer, path)?;
+        retention::make_incremental(&writer);
         let readers = (0..READERS)
             .map(|_| {
                 let c = Connection::open_with_flags(

@@ -1,0 +1,138 @@
+//! A metric in buckets of `step` over a window. Rows come from SQL in time
+//! order, down an index, and are folded into buckets here: grouping in SQL
+//! by a computed bucket would sort them first.
+
+use super::{
+    Result, Store,
+    checks::millis_to_time,
+    history::{Resolution, Source, clamp, prepare, raw_from},
+    rollups::{HOUR_MS, hour_of},
+};
+use crate::domain::Metric;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The values of a metric in `[start, start + step)`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SeriesBucket {
+    pub start: DateTime<Utc>,
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+    pub count: u64,
+    /// `1h` when any hourly roll-up went into the bucket.
+    pub resolution: Resolution,
+}
+
+/// Buckets being filled, in time order.
+struct Buckets {
+    origin: i64,
+    step: i64,
+    /// Bucket index, count, min, sum, max, resolution.
+    open: Vec<(i64, u64, f64, f64, f64, Resolution)>,
+}
+
+impl Buckets {
+    fn add(&mut self, at: i64, n: u64, min: f64, sum: f64, max: f64, res: Resolution) {
+        // An hour that began before the window counts in its first bucket.
+        let b = (at - self.origin).div_euclid(self.step).max(0);
+        match self.open.last_mut() {
+            Some(last) if last.0 == b => {
+                last.1 += n;
+                last.2 = last.2.min(min);
+                last.3 += sum;
+                last.4 = last.4.max(max);
+                if res == Resolution::Hour {
+                    last.5 = res;
+                }
+            }
+            _ => self.open.push((b, n, min, sum, max, res)),
+        }
+    }
+
+    fn finish(self) -> Vec<SeriesBucket> {
+        self.open
+            .into_iter()
+            .map(|(b, n, min, sum, max, resolution)| SeriesBucket {
+                start: millis_to_time(self.origin + b * self.step),
+                min,
+                avg: sum / n as f64,
+                max,
+                count: n,
+                resolution,
+            })
+            .collect()
+    }
+}
+
+impl Store {
+    /// Buckets of `step_ms` from `since` to `until`; empty buckets are left
+    /// out. A step of an hour or more reads the hourly roll-ups, and its
+    /// buckets start at the hour `since` falls in; a shorter step reads raw
+    /// checks, and roll-ups only for hours whose raw checks are purged. An
+    /// hour counts wholly in the bucket its start falls in.
+    pub fn series(
+        &self,
+        metric: &Metric,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        step_ms: i64,
+    ) -> Result<Vec<SeriesBucket>> {
+        let src = Source::of(metric);
+        let (s, u) = (
+            clamp(since.timestamp_millis()),
+            clamp(until.timestamp_millis()),
+        );
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let hourly = step_ms >= HOUR_MS;
+            let mut out = Buckets {
+                origin: if hourly { hour_of(s) } else { s },
+                step: step_ms.max(1),
+                open: Vec::new(),
+            };
+            let split = if hourly { u } else { raw_from(&tx)? };
+            if hour_of(s) < split.min(u) {
+                let sql = format!(
+                    "SELECT hour, {p}_n, {p}_min, {p}_sum, {p}_max FROM {t} \
+                     WHERE {f} AND hour >= :lo AND hour < :hi AND {p}_n > 0 ORDER BY hour",
+                    p = src.prefix,
+                    t = src.rollup,
+                    f = src.rollup_filter()
+                );
+                let (lo, hi) = (hour_of(s), split.min(u));
+                let mut st = prepare(&tx, &sql)?;
+                let mut rows = st.query(&*src.bind(vec![(":lo", &lo), (":hi", &hi)]))?;
+                while let Some(r) = rows.next()? {
+                    let n: i64 = r.get(1)?;
+                    out.add(
+                        r.get(0)?,
+                        n as u64,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        Resolution::Hour,
+                    );
+                }
+            }
+            let from = s.max(split);
+            if !hourly && from < u {
+                let sql = format!(
+                    "SELECT taken_at, {v} FROM {t} WHERE {f} AND taken_at >= :lo AND taken_at < :hi \
+                     ORDER BY taken_at",
+                    v = src.value,
+                    t = src.table,
+                    f = src.filter
+                );
+                let mut st = prepare(&tx, &sql)?;
+                let mut rows = st.query(&*src.bind(vec![(":lo", &from), (":hi", &u)]))?;
+                while let Some(r) = rows.next()? {
+                    let v: f64 = r.get(1)?;
+                    out.add(r.get(0)?, 1, v, v, v, Resolution::Raw);
+                }
+            }
+            Ok(out.finish())
+        })
+    }
+}
