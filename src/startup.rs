@@ -128,8 +128,11 @@ impl Application {
         tasks.push(tokio::spawn(crate::memory::keep_trimmed(shutdown.clone())));
         tasks.push(tokio::spawn(crate::store::retention::run(
             Arc::clone(&store),
-            settings.storage.retention,
-            settings.storage.audit_retention,
+            crate::store::retention::Retention {
+                checks: settings.storage.retention,
+                rollups: settings.storage.rollup_retention,
+                audit: settings.storage.audit_retention,
+            },
             shutdown.clone(),
         )));
 
