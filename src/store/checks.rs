@@ -82,7 +82,7 @@ impl Store {
                     c,
                     &format!(
                         "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 \
-                         AND (taken_at, id) < (?3, ?4) ORDER BY taken_at DESC, id DESC LIMIT ?5"
+                         AND taken_at <= ?3 AND (taken_at, id) < (?3, ?4) ORDER BY taken_at DESC, id DESC LIMIT ?5"
                     ),
                     params![since, until, at, before, limit],
                 ),
@@ -111,8 +111,8 @@ impl Store {
             after.map_or((i64::MIN, i64::MIN), |(t, id)| (t.timestamp_millis(), id));
         self.read(|c| {
             let sql = format!(
-                "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 AND (taken_at, id) > (?3, ?4) \
-                 ORDER BY taken_at, id LIMIT ?5"
+                "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 AND taken_at >= ?3 \
+                 AND (taken_at, id) > (?3, ?4) ORDER BY taken_at, id LIMIT ?5"
             );
             select(c, &sql, params![since, until, after_at, after_id, limit])
         })
@@ -211,7 +211,7 @@ fn insert(tx: &Connection, k: &Check) -> Result<i64> {
 
 /// Runs a query over `checks` and attaches each row's lists.
 fn select(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Check>> {
-    let mut st = c.prepare_cached(sql)?;
+    let mut st = super::plan::prepare(c, sql)?;
     let mut checks = st
         .query_map(p, row_to_check)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -220,7 +220,8 @@ fn select(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Che
         return Ok(checks);
     };
     let mut disks: HashMap<i64, Vec<Disk>> = HashMap::new();
-    let mut st = c.prepare_cached(
+    let mut st = super::plan::prepare(
+        c,
         "SELECT check_id, mount, device, fs_type, total_bytes, used_bytes, percent FROM check_disks \
          WHERE check_id BETWEEN ?1 AND ?2 ORDER BY check_id, mount",
     )?;
@@ -241,7 +242,8 @@ fn select(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Che
         disks.entry(id).or_default().push(d);
     }
     let mut services: HashMap<i64, Vec<ServiceState>> = HashMap::new();
-    let mut st = c.prepare_cached(
+    let mut st = super::plan::prepare(
+        c,
         "SELECT check_id, name, state, healthy, probe_ms FROM check_services \
          WHERE check_id BETWEEN ?1 AND ?2 ORDER BY check_id, name",
     )?;
@@ -261,7 +263,8 @@ fn select(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Che
         services.entry(id).or_default().push(s);
     }
     let mut top: HashMap<i64, Vec<TopProcess>> = HashMap::new();
-    let mut st = c.prepare_cached(
+    let mut st = super::plan::prepare(
+        c,
         "SELECT check_id, pid, name, user, cpu_percent, rss_bytes FROM check_processes \
          WHERE check_id BETWEEN ?1 AND ?2 ORDER BY check_id, rank",
     )?;

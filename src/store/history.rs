@@ -4,16 +4,18 @@
 //! Raw checks answer where they are kept and a bucket is under an hour;
 //! hourly roll-ups answer the rest, and every answer says which it used.
 //! Each query walks an index in the order it returns: a test runs
-//! `EXPLAIN QUERY PLAN` on every statement here and refuses a sort.
+//! `EXPLAIN QUERY PLAN` on every statement here (`plan.rs`) and refuses a
+//! sort.
 
 use super::{
     Result, Store,
     checks::millis_to_time,
+    plan::prepare,
     rollups::{HOUR_MS, hour_of},
 };
 use crate::domain::Metric;
 use chrono::{DateTime, Utc};
-use rusqlite::{CachedStatement, Connection, ToSql, params};
+use rusqlite::{Connection, ToSql, params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -107,20 +109,15 @@ impl<'a> Source<'a> {
     }
 
     /// Named parameters plus `:mount` where the statements use it.
-    pub fn bind<'p>(&'p self, mut p: Vec<(&'p str, &'p dyn ToSql)>) -> Vec<(&'p str, &'p dyn ToSql)> {
+    pub fn bind<'p>(
+        &'p self,
+        mut p: Vec<(&'p str, &'p dyn ToSql)>,
+    ) -> Vec<(&'p str, &'p dyn ToSql)> {
         if let Some(m) = &self.mount {
             p.push((":mount", m));
         }
         p
     }
-}
-
-/// Prepares a statement of this module; tests record each one to check
-/// its plan.
-pub(super) fn prepare<'c>(c: &'c Connection, sql: &str) -> Result<CachedStatement<'c>> {
-    #[cfg(test)]
-    plans::record(sql);
-    Ok(c.prepare_cached(sql)?)
 }
 
 /// The first hour from which the raw checks are whole; hours before it
@@ -234,28 +231,5 @@ impl Store {
             points.reverse();
             Ok(points)
         })
-    }
-}
-
-/// Every statement this module prepared, for the plan test.
-#[cfg(test)]
-pub(super) mod plans {
-    use std::cell::RefCell;
-
-    thread_local! {
-        static SEEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    }
-
-    pub fn record(sql: &str) {
-        SEEN.with(|s| {
-            let mut s = s.borrow_mut();
-            if !s.iter().any(|q| q == sql) {
-                s.push(sql.to_owned());
-            }
-        });
-    }
-
-    pub fn take() -> Vec<String> {
-        SEEN.with(|s| std::mem::take(&mut *s.borrow_mut()))
     }
 }

@@ -5,7 +5,8 @@
 use super::{
     Result, Store,
     checks::millis_to_time,
-    history::{Resolution, Source, clamp, prepare, raw_from},
+    history::{Resolution, Source, clamp, raw_from},
+    plan::prepare,
     rollups::{HOUR_MS, hour_of},
 };
 use crate::domain::Metric;

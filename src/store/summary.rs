@@ -6,7 +6,8 @@
 use super::{
     Result, Store,
     checks::millis_to_time,
-    history::{Resolution, clamp, prepare, raw_from},
+    history::{Resolution, clamp, raw_from},
+    plan::prepare,
     rollups::{HOUR_MS, hour_of},
 };
 use crate::domain::TimeRange;
@@ -277,7 +278,10 @@ mod tests {
     fn ragged_ends_are_raw_and_whole_hours_rolled() {
         let (rolled, raw) = plan(10 * H + H / 2, 15 * H + H / 4, 0);
         assert_eq!(rolled, Some((11 * H, 15 * H)));
-        assert_eq!(raw, vec![(10 * H + H / 2, 11 * H), (15 * H, 15 * H + H / 4)]);
+        assert_eq!(
+            raw,
+            vec![(10 * H + H / 2, 11 * H), (15 * H, 15 * H + H / 4)]
+        );
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn time(v: &serde_json::Value) -> DateTime<Utc> {
 }
 
 /// A check whose figures the test chooses.
-fn made(at: DateTime<Utc>, cpu: f64, mem: f64, disk: f64, httpd_up: bool) -> Check {
+pub(crate) fn made(at: DateTime<Utc>, cpu: f64, mem: f64, disk: f64, httpd_up: bool) -> Check {
     Check {
         id: None,
         taken_at: at,

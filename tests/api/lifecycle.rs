@@ -137,7 +137,7 @@ fn integrity(db: &std::path::Path) -> (String, i64) {
     (ok, n)
 }
 
-fn wait_for_checks(port: u16, n: usize) {
+pub(crate) fn wait_for_checks(port: u16, n: usize) {
     let end = Instant::now() + Duration::from_secs(20);
     while get_json(port, "/api/v1/checks?limit=1000")
         .as_array()
