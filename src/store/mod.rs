@@ -11,6 +11,7 @@ mod history;
 mod jobs;
 mod migrate;
 mod notifications;
+mod plan;
 pub mod retention;
 pub mod rollups;
 mod series;
@@ -272,5 +273,7 @@ fn configure(c: &Connection) -> Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod tests;
