@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod directories;
 pub mod domain;
+pub mod generate;
 pub mod memory;
 pub mod sampler;
 pub mod services;
