@@ -1,18 +1,21 @@
 //! The command line: parse, set up logging, run the chosen command.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use hostwatch::services::{Host, Services};
 use hostwatch::{
     collect::Collector,
     config::{Scope, Settings},
+    generate::{self, Shape},
     sampler,
     startup::Application,
+    store::Store,
     telemetry, tokens,
 };
 use std::{
     path::PathBuf,
     process::ExitCode,
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 #[derive(Parser)]
@@ -48,6 +51,34 @@ enum Command {
         #[arg(long, default_value = "ops")]
         name: String,
     },
+    /// Fill a database with N days of made-up, realistic checks (benchmarks).
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// The database to fill; created when missing.
+    #[arg(long)]
+    db: PathBuf,
+    /// How many days back from now the checks start.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    days: u32,
+    /// Time between checks (10ms or more).
+    #[arg(long, default_value = "60s", value_parser = interval)]
+    interval: Duration,
+    #[arg(long, default_value_t = 3)]
+    mounts: usize,
+    #[arg(long, default_value_t = 1)]
+    services: usize,
+    /// Top processes per check.
+    #[arg(long, default_value_t = 5)]
+    processes: usize,
+    /// The same seed makes the same checks (at other times).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Add to a database that already holds checks.
+    #[arg(long)]
+    append: bool,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +88,7 @@ fn main() -> ExitCode {
         Command::Check { config } => load(config).and_then(check),
         Command::Openapi => openapi(),
         Command::Token { scope, name } => token(scope, &name),
+        Command::Generate(args) => generate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +175,56 @@ fn token(scope: Scope, name: &str) -> Result {
     println!(
         "token: {t}\n\n# add to hostwatch.toml (only the hash is kept there):\n{}",
         tokens::config_entry(name, scope, &t)
+    );
+    Ok(())
+}
+
+/// `--interval`: a duration as the config writes it, one the sampler could
+/// take checks at.
+fn interval(s: &str) -> std::result::Result<Duration, String> {
+    use hostwatch::{config::MIN_INTERVAL, domain::time};
+    let d = time::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < MIN_INTERVAL {
+        return Err(format!(
+            "'{s}' is shorter than the sampler's shortest interval ({})",
+            time::format_duration(MIN_INTERVAL)
+        ));
+    }
+    Ok(d)
+}
+
+fn generate(a: GenerateArgs) -> Result {
+    let store = Store::open(&a.db)?;
+    let held = store.count_checks()?;
+    // Made-up checks mixed into real ones by a typo would be hard to undo.
+    if held > 0 && !a.append {
+        return Err(format!(
+            "{} already holds {held} checks; pass --append to add more, or give a new --db",
+            a.db.display()
+        )
+        .into());
+    }
+    let shape = Shape {
+        mounts: a.mounts,
+        services: a.services,
+        processes: a.processes,
+    };
+    let started = Instant::now();
+    let mut shown = started;
+    let written = generate::fill(&store, a.days, a.interval, shape, a.seed, |done, total| {
+        if shown.elapsed() >= Duration::from_secs(1) {
+            shown = Instant::now();
+            eprintln!("{done} of {total} checks ({}%)", done * 100 / total.max(1));
+        }
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    // Fold the WAL in, so the size is the file's own.
+    store.checkpoint()?;
+    println!(
+        "wrote {written} checks in {seconds:.1} s ({:.0}/s); {} is {:.1} MiB",
+        written as f64 / seconds.max(1e-9),
+        a.db.display(),
+        store.size_bytes() as f64 / (1u64 << 20) as f64
     );
     Ok(())
 }
