@@ -70,7 +70,9 @@ pub struct SummaryQuery {
     mount: Option<String>,
 }
 
-/// The last `size` values of one metric, oldest first.
+/// The last `size` values of one metric, oldest first. Raw checks answer
+/// while there are enough of them; older values, where raw checks are
+/// purged, are hourly averages, and each value says its `resolution`.
 #[utoipa::path(
     tag = "checks",
     params(("metric" = inline(super::openapi::MetricName), Path, description = "The metric"), HistoryQuery),
@@ -97,7 +99,12 @@ async fn history(
     ))
 }
 
-/// Minimum, average, maximum and count of one metric per `step` over a window.
+/// Minimum, average, maximum and count of one metric per `step` over a
+/// window. A step of an hour or more is answered from hourly roll-ups, its
+/// buckets starting at the hour `since` falls in; a shorter step from raw
+/// checks, and from roll-ups only where raw checks are purged. An hour
+/// counts wholly in the bucket its start falls in; each bucket says its
+/// `resolution`.
 #[utoipa::path(
     tag = "checks",
     params(("metric" = inline(super::openapi::MetricName), Path, description = "The metric"), SeriesQuery),
@@ -143,7 +150,10 @@ async fn series(
 }
 
 /// Count, first and last time, min/avg/max of cpu, memory and disk, and each
-/// service's availability over a window.
+/// service's availability and probe latency over a window. Whole hours are
+/// read from hourly roll-ups and the window's ends from raw checks, so the
+/// figures equal those of the raw checks; where raw checks are purged, hours
+/// count whole. `resolution` says whether roll-ups were used.
 #[utoipa::path(
     tag = "checks",
     params(SummaryQuery),
