@@ -97,9 +97,12 @@ fn ceil_hour(ms: i64) -> i64 {
     hour_of(ms + HOUR_MS - 1)
 }
 
+/// `[from, to)` in ms since the epoch.
+type Span = (i64, i64);
+
 /// Which part of `[s, u)` each source answers: a run of whole hours from
 /// the roll-ups (`[lo, hi)`, hour-aligned) and up to two raw ends.
-fn plan(s: i64, u: i64, split: i64) -> (Option<(i64, i64)>, Vec<(i64, i64)>) {
+fn plan(s: i64, u: i64, split: i64) -> (Option<Span>, Vec<Span>) {
     // Hours the raw checks no longer cover that overlap the window, then
     // the window's whole hours the raw checks do cover. The two meet at
     // `split` when both are there, so their union is one run.
