@@ -24,11 +24,11 @@ pub use alerts::{
 };
 pub use audit::{AuditEntry, AuditRecord};
 pub use history::{HistoryPoint, Resolution, ServicePoint};
-pub use series::SeriesBucket;
-pub use summary::{ServiceAvailability, Stats, Summary};
 pub use jobs::{Job, JobEnd};
 pub use notifications::{Notification, NotificationFilter, NotificationStatus};
+pub use series::SeriesBucket;
 pub use silences::{MAX_ACTIVE_SILENCES, NewSilence, Silence};
+pub use summary::{ServiceAvailability, Stats, Summary};
 pub use watchdog::{
     AlertRef, DueNotification, NewAction, NewAlert, NewNotification, OpenAlert, PendingAction,
     StateChange,
