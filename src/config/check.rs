@@ -36,6 +36,16 @@ impl Settings {
         if let Some(dup) = self.services.iter().find(|s| !seen.insert(s.name.as_str())) {
             return Err(format!("[[services]] name '{}' is given twice", dup.name));
         }
+        let st = &self.storage;
+        if st.rollup_retention < st.retention {
+            return Err(format!(
+                "[storage] rollup_retention ({}) is shorter than retention ({}): \
+                 the hourly roll-ups answer for history once raw checks are purged; \
+                 keep them at least as long",
+                days(st.rollup_retention),
+                days(st.retention)
+            ));
+        }
         let w = &self.watchdog;
         if w.repeat_interval < w.interval.max(std::time::Duration::from_secs(1)) {
             return Err(
@@ -224,6 +234,15 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+/// Whole days as `30d`, the way retentions are written; else humantime's
+/// form (`2years` is 730.5 days).
+fn days(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s % 86_400 == 0 && d.subsec_nanos() == 0 => format!("{}d", s / 86_400),
+        _ => crate::domain::time::format_duration(d),
     }
 }
 

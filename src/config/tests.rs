@@ -342,3 +342,24 @@ fn the_readme_worker_example_is_a_valid_config() {
     assert_eq!(s.rules.len(), 4);
     assert_eq!(s.probes[0].get_ref().timeout, Duration::from_millis(100));
 }
+
+#[test]
+fn a_rollup_retention_shorter_than_the_raw_one_is_refused_naming_both_keys() {
+    let e = parse(
+        "[storage]\nretention = \"60d\"\nrollup_retention = \"30d\"\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("rollup_retention (30d)") && e.contains("than retention (60d)"),
+        "{e}"
+    );
+    // The default roll-up retention is 730 days.
+    let e = parse("[storage]\nretention = \"3y\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rollup_retention (730d)"), "{e}");
+    let s = parse("[storage]\nretention = \"730d\"\n", &[]).unwrap();
+    assert_eq!(s.storage.rollup_retention, s.storage.retention);
+}
