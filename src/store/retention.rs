@@ -136,11 +136,13 @@ impl Sizer {
         }
     }
 
+    /// Pages vary more in cost than rows (moving one can touch several
+    /// others), so steps stay small.
     fn pages() -> Self {
         Self {
             size: 256,
             min: 16,
-            max: 4_096,
+            max: 512,
         }
     }
 
@@ -173,14 +175,15 @@ impl Store {
         now: DateTime<Utc>,
         stop: &CancellationToken,
     ) -> Result<Purged> {
+        let pass = Pass::new(self, stop)?;
         let mut p = Purged::default();
         if let Some(cut) = cutoff(now, keep.checks) {
-            p.checks = self.purge_paced(&CHECKS, cut, &mut Sizer::rows(200), stop)?;
+            p.checks = pass.purge(&CHECKS, cut, &mut Sizer::rows(200))?;
         }
         // An hour's roll-up goes once all of it is past the cutoff.
         if let Some(cut) = cutoff(now, keep.rollups) {
             for t in &ROLLUPS {
-                p.rollups += self.purge_paced(t, hour_of(cut), &mut Sizer::rows(200), stop)?;
+                p.rollups += pass.purge(t, hour_of(cut), &mut Sizer::rows(200))?;
             }
         }
         if let Some(cut) = cutoff(now, keep.audit).and_then(DateTime::from_timestamp_millis) {
@@ -188,38 +191,62 @@ impl Store {
             p.jobs = self.purge_jobs_before(cut, AUDIT_BATCH)?
                 + self.purge_alerts_before(cut, AUDIT_BATCH)?;
         }
-        p.pages = self.give_back(stop)?;
+        p.pages = pass.give_back()?;
         Ok(p)
     }
 
     /// Deletes checks taken before `cutoff`, oldest first, in batches (the
-    /// first of `first` checks) that each hold the writer briefly; returns
-    /// how many went.
+    /// first of `first` checks, at least 10) that each hold the writer
+    /// briefly; returns how many went.
     pub fn purge_checks_before(&self, cutoff: DateTime<Utc>, first: u32) -> Result<u64> {
         let never = CancellationToken::new();
-        self.purge_paced(
-            &CHECKS,
-            cutoff.timestamp_millis(),
-            &mut Sizer::rows(first),
-            &never,
-        )
+        Pass::new(self, &never)?.purge(&CHECKS, cutoff.timestamp_millis(), &mut Sizer::rows(first))
+    }
+}
+
+/// One purge. Between batches it checkpoints on a connection of its own:
+/// that copies the WAL into the file without taking the writer, so
+/// neither a batch nor the sampler's next insert pays an automatic
+/// checkpoint of the purge's pages (a few MiB and an fsync).
+struct Pass<'a> {
+    store: &'a Store,
+    stop: &'a CancellationToken,
+    aside: Connection,
+}
+
+impl<'a> Pass<'a> {
+    fn new(store: &'a Store, stop: &'a CancellationToken) -> Result<Self> {
+        let aside = Connection::open_with_flags(
+            &store.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        aside.busy_timeout(Duration::from_secs(1))?;
+        Ok(Self { store, stop, aside })
+    }
+
+    /// The writer is free: checkpoint, then leave it to a waiting insert.
+    fn breathe(&self) {
+        // A passive checkpoint neither waits nor blocks; should it fail,
+        // the automatic one still runs.
+        let _ = self.checkpoint();
+        std::thread::sleep(PAUSE);
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        Ok(self
+            .aside
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?)
     }
 
     /// Deletes the rows of `t` with a time before `cutoff` (ms), oldest
     /// first, a batch per hold of the writer. A batch ends on a whole time
     /// (rows sharing the time of its last row go with it), so what is kept
     /// is always everything from the oldest kept time on, without holes.
-    fn purge_paced(
-        &self,
-        t: &Expiring,
-        cutoff: i64,
-        sizer: &mut Sizer,
-        stop: &CancellationToken,
-    ) -> Result<u64> {
+    fn purge(&self, t: &Expiring, cutoff: i64, sizer: &mut Sizer) -> Result<u64> {
         let (table, time) = (t.table, t.time);
         let keys = match t.key {
             // A few mounts or services: read them beside the writer.
-            Some(k) => self.read(|c| {
+            Some(k) => self.store.read(|c| {
                 let mut st = c.prepare(&format!(
                     "SELECT DISTINCT {k} FROM {table} WHERE {time} < ?1"
                 ))?;
@@ -237,10 +264,10 @@ impl Store {
         let mut total = 0;
         for key in &keys {
             loop {
-                if stop.is_cancelled() {
+                if self.stop.is_cancelled() {
                     return Ok(total);
                 }
-                let (n, more, took) = self.write(|c| {
+                let (n, more, took) = self.store.write(|c| {
                     let started = Instant::now();
                     let offset = sizer.size - 1;
                     let last: Option<i64> = c
@@ -256,7 +283,7 @@ impl Store {
                 total += n;
                 sizer.next(n, took);
                 if n > 0 {
-                    std::thread::sleep(PAUSE);
+                    self.breathe();
                 }
                 if !more {
                     break;
@@ -267,14 +294,14 @@ impl Store {
     }
 
     /// Hands the free pages back to the filesystem, a step at a time with
-    /// the writer released between steps, then checkpoints beside the
-    /// writer so the file itself shrinks now rather than at the next
-    /// automatic checkpoint. Returns how many pages went.
-    fn give_back(&self, stop: &CancellationToken) -> Result<u64> {
+    /// the writer released between steps, then checkpoints so the file
+    /// itself shrinks now rather than at the next automatic checkpoint.
+    /// Returns how many pages went.
+    fn give_back(&self) -> Result<u64> {
         let mut sizer = Sizer::pages();
         let mut total = 0;
-        while !stop.is_cancelled() {
-            let (freed, left, took) = self.write(|c| {
+        while !self.stop.is_cancelled() {
+            let (freed, left, took) = self.store.write(|c| {
                 let started = Instant::now();
                 let before = free_pages(c)?;
                 if before == 0 {
@@ -294,25 +321,12 @@ impl Store {
             if left == 0 || freed == 0 {
                 break;
             }
-            std::thread::sleep(PAUSE);
+            self.breathe();
         }
         if total > 0 {
-            self.checkpoint_beside()?;
+            self.checkpoint()?;
         }
         Ok(total)
-    }
-
-    /// A passive checkpoint on a connection of its own: it copies the WAL
-    /// into the file (and truncates the file to its pages) without taking
-    /// the writer, whose inserts go on meanwhile.
-    fn checkpoint_beside(&self) -> Result<()> {
-        let c = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        c.busy_timeout(Duration::from_secs(5))?;
-        c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        Ok(())
     }
 }
 
@@ -338,18 +352,19 @@ pub(super) fn make_incremental(c: &Connection) {
         return;
     }
     let started = Instant::now();
-    match c.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;") {
-        Ok(()) => {
-            // The rewrite went through the WAL: fold it in and shrink it.
-            let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-            tracing::info!(
-                ms = started.elapsed().as_millis() as u64,
-                "turned on incremental auto-vacuum: the file now shrinks after purges"
-            );
-        }
+    let done = c.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;");
+    // The rewrite went through the WAL: fold it in and shrink it, also
+    // after a failure (a full disk wants that space back).
+    let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    let ms = started.elapsed().as_millis() as u64;
+    match done {
+        Ok(()) => tracing::info!(
+            ms,
+            "turned on incremental auto-vacuum: the file now shrinks after purges"
+        ),
         Err(e) => tracing::warn!(
             error = %e,
-            ms = started.elapsed().as_millis() as u64,
+            ms,
             "could not turn on incremental auto-vacuum; purged space stays in the file for reuse"
         ),
     }
