@@ -118,9 +118,10 @@ const ROLLUPS: [Expiring; 3] = [
     },
 ];
 
-/// A batch size that follows how long batches take: it aims a little
-/// below `HOLD`, grows at most twofold from one batch to the next and
-/// shrinks at once.
+/// A batch size that follows how long batches take: it aims at half of
+/// `HOLD`, so a batch that runs twice as slow as the one before (another
+/// process on the CPU, a cold page) still fits; it grows at most twofold
+/// from one batch to the next and shrinks at once.
 struct Sizer {
     size: u32,
     min: u32,
@@ -151,7 +152,7 @@ impl Sizer {
             return;
         }
         let each = took.as_secs_f64().max(1e-6) / done as f64;
-        let fits = (HOLD.as_secs_f64() * 0.75 / each) as u64;
+        let fits = (HOLD.as_secs_f64() / 2.0 / each) as u64;
         self.size = fits
             .min(u64::from(self.size) * 2)
             .clamp(u64::from(self.min), u64::from(self.max)) as u32;

@@ -258,7 +258,7 @@ fn purging_most_checks_shrinks_the_file() {
 #[test]
 fn a_slow_batch_shrinks_to_fit_and_a_quick_one_at_most_doubles() {
     let mut s = Sizer::rows(200);
-    s.next(200, Duration::from_millis(60));
+    s.next(200, Duration::from_millis(40));
     assert_eq!(s.size, 50);
     s.next(50, Duration::from_micros(50));
     assert_eq!(s.size, 100);
