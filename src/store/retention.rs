@@ -57,6 +57,8 @@ fn period(retention: Duration) -> Duration {
     (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
 }
 
+/// Runs a pass every `period` on a blocking thread until `cancel`; a pass
+/// under way stops at its next batch.
 pub async fn run(store: Arc<Store>, keep: Retention, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(period(keep.checks.min(keep.audit)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
