@@ -204,7 +204,8 @@ impl Default for StorageSettings {
         Self {
             path: PathBuf::from("hostwatch.db"),
             retention: Duration::from_secs(30 * 86_400),
-            rollup_retention: Duration::from_secs(2 * 365 * 86_400),
+            // "2y" as the config reads it: a year is 365.25 days.
+            rollup_retention: Duration::from_secs(2 * 31_557_600),
             audit_retention: Duration::from_secs(90 * 86_400),
         }
     }

@@ -355,11 +355,11 @@ fn a_rollup_retention_shorter_than_the_raw_one_is_refused_naming_both_keys() {
         e.contains("rollup_retention (30d)") && e.contains("than retention (60d)"),
         "{e}"
     );
-    // The default roll-up retention is 730 days.
+    // The default roll-up retention is 2y, as the config reads "2y".
     let e = parse("[storage]\nretention = \"3y\"\n", &[])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("rollup_retention (730d)"), "{e}");
-    let s = parse("[storage]\nretention = \"730d\"\n", &[]).unwrap();
+    assert!(e.contains("shorter than retention"), "{e}");
+    let s = parse("[storage]\nretention = \"2y\"\n", &[]).unwrap();
     assert_eq!(s.storage.rollup_retention, s.storage.retention);
 }

@@ -289,8 +289,10 @@ fn purge_raw(s: &Store, cutoff: DateTime<Utc>) {
 #[test]
 fn hours_whose_raw_checks_are_purged_answer_from_rollups() {
     let (_d, s, checks) = filled();
-    // Purged to the middle of an hour, as retention leaves it.
-    let cutoff = checks[0].taken_at + Duration::hours(30) + Duration::minutes(20);
+    // Purged to the middle of an hour, as retention leaves it: 20 checks
+    // of the hour are gone, the rest kept.
+    let hour = rollups::hour_of((checks[0].taken_at + Duration::hours(30)).timestamp_millis());
+    let cutoff = DateTime::from_timestamp_millis(hour).unwrap() + Duration::seconds(20 * 60 + 3);
     purge_raw(&s, cutoff);
     let all = TimeRange {
         since: None,
