@@ -270,6 +270,9 @@ fn configure(c: &Connection) -> Result<()> {
     // An agent, not a database server: keep each connection's cache small
     // (256 KiB); the kernel's page cache holds the rest.
     c.pragma_update(None, "cache_size", "-256")?;
+    // A purge writes many pages through the WAL; once checkpointed, the WAL
+    // file is cut back to 4 MiB rather than kept at its largest.
+    c.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
     Ok(())
 }
 
