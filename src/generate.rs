@@ -402,6 +402,40 @@ impl Generator {
     }
 }
 
+/// Whether `fill` may write to the database at `path`, looked at without
+/// changing it: a missing or empty file may be filled; one that holds
+/// checks only with `append` (made-up checks mixed into real ones by a typo
+/// would be hard to undo), and only when its schema is this binary's, so
+/// that a database an older agent still runs on is never migrated under it.
+pub fn may_fill(path: &std::path::Path, append: bool) -> Result<(), String> {
+    use rusqlite::{Connection, OpenFlags};
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Ok(());
+    }
+    let shown = path.display();
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let version: u32 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| format!("{shown} is not a database: {e}"))?;
+    let held: i64 = c
+        .query_row("SELECT count(*) FROM checks", [], |r| r.get(0))
+        .map_err(|_| format!("{shown} is not a hostwatch database"))?;
+    if held > 0 && !append {
+        return Err(format!(
+            "{shown} already holds {held} checks; pass --append to add more, or give a new --db"
+        ));
+    }
+    let latest = crate::store::schema_version();
+    if version != latest {
+        return Err(format!(
+            "{shown} has schema version {version}, this hostwatch writes {latest}; \
+             let the agent of that version migrate it, or give a new --db"
+        ));
+    }
+    Ok(())
+}
+
 /// Writes made-up checks every `interval` (at least 1 ms) from `days` ago to
 /// now, in transactions of 2,000 (roll-ups kept up as the agent does),
 /// calling `progress(written, total)` after each. Returns how many were

@@ -61,7 +61,7 @@ struct GenerateArgs {
     #[arg(long)]
     db: PathBuf,
     /// How many days back from now the checks start.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     days: u32,
     /// Time between checks (10ms or more).
     #[arg(long, default_value = "60s", value_parser = interval)]
@@ -194,16 +194,9 @@ fn interval(s: &str) -> std::result::Result<Duration, String> {
 }
 
 fn generate(a: GenerateArgs) -> Result {
+    // Looked at before opening it for writing, which would migrate it.
+    generate::may_fill(&a.db, a.append)?;
     let store = Store::open(&a.db)?;
-    let held = store.count_checks()?;
-    // Made-up checks mixed into real ones by a typo would be hard to undo.
-    if held > 0 && !a.append {
-        return Err(format!(
-            "{} already holds {held} checks; pass --append to add more, or give a new --db",
-            a.db.display()
-        )
-        .into());
-    }
     let shape = Shape {
         mounts: a.mounts,
         services: a.services,

@@ -25,6 +25,7 @@ pub use alerts::{
 pub use audit::{AuditEntry, AuditRecord};
 pub use history::{HistoryPoint, Resolution, ServicePoint};
 pub use jobs::{Job, JobEnd};
+pub use migrate::latest_version as schema_version;
 pub use notifications::{Notification, NotificationFilter, NotificationStatus};
 pub use series::SeriesBucket;
 pub use silences::{MAX_ACTIVE_SILENCES, NewSilence, Silence};

@@ -120,3 +120,24 @@ fn an_interval_the_sampler_would_refuse_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("shortest interval (10ms)"), "{err}");
 }
+
+#[test]
+fn a_database_of_another_schema_is_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    assert!(generate(&db, &["--interval", "1h"]).status.success());
+    // As if an older agent still ran on it: it must not be migrated.
+    Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 6)
+        .unwrap();
+    let out = generate(&db, &["--append"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("schema version 6"), "{err}");
+    let v: i64 = Connection::open(&db)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 6, "the file was migrated");
+}
