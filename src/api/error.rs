@@ -64,6 +64,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound("no such record".into()),
             StoreError::LimitReached(why) => ApiError::Conflict(why),
+            StoreError::TooBroad(why) => ApiError::BadRequest(why),
             // The host's fault, and one that passes once it is fixed.
             StoreError::Full { .. } | StoreError::ReadOnly { .. } => {
                 ApiError::Unavailable(format!("the agent cannot write its database: {e}"))

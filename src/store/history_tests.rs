@@ -590,3 +590,20 @@ fn paging_never_skips_or_repeats_while_checks_arrive() {
         "the list as it was when paging began, in order"
     );
 }
+
+#[test]
+fn a_series_that_would_read_too_many_raw_checks_is_refused_and_an_hourly_one_answers() {
+    let (_d, s, checks) = filled();
+    let (since, until) = (checks[0].taken_at, Utc::now());
+    let e = s
+        .series_within(&Metric::Cpu, since, until, 60_000, 1_000)
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::TooBroad(why) if why.contains("1h")),
+        "{e}"
+    );
+    let hourly = s
+        .series_within(&Metric::Cpu, since, until, 3_600_000, 1_000)
+        .unwrap();
+    assert!(hourly.len() >= 72);
+}

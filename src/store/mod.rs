@@ -83,6 +83,10 @@ pub enum StoreError {
     /// A bound on what callers may store is reached; the text says which.
     #[error("{0}")]
     LimitReached(String),
+    /// A question that would read more rows than one answer may; the text
+    /// says what to ask instead.
+    #[error("{0}")]
+    TooBroad(String),
     #[error("cannot encode a value for the database: {0}")]
     Encode(String),
     #[error("a database connection was poisoned by a panic")]
@@ -127,6 +131,7 @@ impl Store {
         // rewritten once, after its migrations, to do the same.
         writer.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
+        let found: u32 = writer.pragma_query_value(None, "user_version", |r| r.get(0))?;
         migrate::to_latest(&mut writer, path)?;
         retention::make_incremental(&writer);
         let readers = (0..READERS)
@@ -146,7 +151,11 @@ impl Store {
             next_reader: AtomicUsize::new(0),
         };
         let started = std::time::Instant::now();
-        match store.repair_rollups()? {
+        // Back-filled whole when the roll-ups are new to this file; else
+        // only the newest hours are looked at, which a check can have
+        // reached without its roll-up (written by another tool, say).
+        let whole = found < rollups::SINCE_VERSION;
+        match store.repair_rollups(whole)? {
             0 => {}
             hours => tracing::info!(
                 hours,

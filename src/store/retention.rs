@@ -354,6 +354,31 @@ pub(super) fn make_incremental(c: &Connection) {
     if !matches!(mode, Ok(0)) {
         return;
     }
+    // VACUUM writes a copy of the file through a temporary file and the
+    // WAL: about twice its size. Short of that it would fill the disk of
+    // the very host that needs the space, and fail, on every start.
+    let size: i64 = c
+        .query_row(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0);
+    let need = size.max(0) as u64 / 10 * 22;
+    let free = c
+        .path()
+        .and_then(|p| std::path::Path::new(p).parent().map(ToOwned::to_owned))
+        .and_then(|dir| rustix::fs::statvfs(&dir).ok())
+        .map(|v| v.f_bavail * v.f_frsize);
+    if free.is_some_and(|free| free < need) {
+        tracing::warn!(
+            free_bytes = free,
+            needed_bytes = need,
+            "not enough free space to turn on incremental auto-vacuum (the rewrite needs twice \
+             the file); purged space stays in the file for reuse"
+        );
+        return;
+    }
     let started = Instant::now();
     let done = c.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;");
     // The rewrite went through the WAL: fold it in and shrink it, also

@@ -15,6 +15,9 @@ use std::sync::LazyLock;
 
 pub const HOUR_MS: i64 = 3_600_000;
 
+/// The schema version whose migration brought the roll-ups.
+pub const SINCE_VERSION: u32 = 7;
+
 /// The start of the UTC hour `ms` falls in.
 pub fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS
@@ -166,19 +169,28 @@ pub(super) fn rebuild(tx: &Connection, from: i64, to: i64) -> Result<()> {
 
 impl Store {
     /// Rebuilds, from the raw checks, every hour whose roll-up holds fewer
-    /// checks than the raw table; returns how many hours were behind. An
-    /// hour partly purged has fewer raw checks than its roll-up and is left
-    /// as it is.
-    pub fn repair_rollups(&self) -> Result<u64> {
+    /// checks than the raw table: every hour when `whole`, else the newest
+    /// check's hour and the one before. Returns how many hours were behind.
+    /// An hour partly purged has fewer raw checks than its roll-up and is
+    /// left as it is.
+    pub fn repair_rollups(&self, whole: bool) -> Result<u64> {
         let h = hour_sql("taken_at");
         self.write(|c| {
             let tx = c.transaction()?;
+            let from: i64 = if whole {
+                i64::MIN
+            } else {
+                let newest: Option<i64> =
+                    tx.query_row("SELECT max(taken_at) FROM checks", [], |r| r.get(0))?;
+                newest.map_or(i64::MAX, |t| hour_of(t) - HOUR_MS)
+            };
             let behind: Vec<i64> = {
                 let mut st = tx.prepare(&format!(
-                    "SELECT r.h FROM (SELECT {h} AS h, count(*) AS n FROM checks GROUP BY h) r \
+                    "SELECT r.h FROM (SELECT {h} AS h, count(*) AS n FROM checks \
+                     WHERE taken_at >= ?1 GROUP BY h) r \
                      LEFT JOIN rollup_host u ON u.hour = r.h WHERE u.checks IS NULL OR u.checks < r.n"
                 ))?;
-                st.query_map([], |r| r.get(0))?
+                st.query_map([from], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?
             };
             let (Some(&from), Some(&last)) = (behind.iter().min(), behind.iter().max()) else {

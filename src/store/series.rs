@@ -3,7 +3,7 @@
 //! by a computed bucket would sort them first.
 
 use super::{
-    Result, Store,
+    Result, Store, StoreError,
     checks::millis_to_time,
     history::{Resolution, Source, clamp, raw_from},
     plan::prepare,
@@ -13,6 +13,10 @@ use crate::domain::Metric;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// The most raw checks one series reads (a second or so of work): a month
+/// of 60 s checks is 43,200; past this a step of an hour or more answers.
+const MAX_RAW_ROWS: i64 = 1_000_000;
 
 /// The values of a metric in `[start, start + step)`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -80,6 +84,18 @@ impl Store {
         until: DateTime<Utc>,
         step_ms: i64,
     ) -> Result<Vec<SeriesBucket>> {
+        self.series_within(metric, since, until, step_ms, MAX_RAW_ROWS)
+    }
+
+    /// `series`, reading at most `max_raw` raw checks.
+    pub(super) fn series_within(
+        &self,
+        metric: &Metric,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        step_ms: i64,
+        max_raw: i64,
+    ) -> Result<Vec<SeriesBucket>> {
         let src = Source::of(metric);
         let (s, u) = (
             clamp(since.timestamp_millis()),
@@ -121,14 +137,27 @@ impl Store {
             if !hourly && from < u {
                 let sql = format!(
                     "SELECT taken_at, {v} FROM {t} WHERE {f} AND taken_at >= :lo AND taken_at < :hi \
-                     ORDER BY taken_at",
+                     ORDER BY taken_at LIMIT :cap",
                     v = src.value,
                     t = src.table,
                     f = src.filter
                 );
                 let mut st = prepare(&tx, &sql)?;
-                let mut rows = st.query(&*src.bind(vec![(":lo", &from), (":hi", &u)]))?;
+                let cap = max_raw + 1;
+                let mut rows = st.query(&*src.bind(vec![
+                    (":lo", &from),
+                    (":hi", &u),
+                    (":cap", &cap),
+                ]))?;
+                let mut read = 0;
                 while let Some(r) = rows.next()? {
+                    read += 1;
+                    if read > max_raw {
+                        return Err(StoreError::TooBroad(format!(
+                            "the window holds over {max_raw} checks; use a step of 1h or more \
+                             (read from hourly roll-ups) or a shorter window"
+                        )));
+                    }
                     let v: f64 = r.get(1)?;
                     out.add(r.get(0)?, 1, v, v, v, Resolution::Raw);
                 }
