@@ -27,7 +27,13 @@ const SAMPLER_EVERY: Duration = Duration::from_millis(100);
 
 fn main() {
     // `cargo bench` passes `--bench`; `-- --trials N` repeats the whole run.
+    // Test runners list every target (`cargo nextest run --all-targets`
+    // asks `--list`, `cargo test` runs it bare): this is no test, so it
+    // lists nothing and runs only when benchmarking.
     let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--list") {
+        return;
+    }
     let trials = args
         .iter()
         .position(|a| a == "--trials")
