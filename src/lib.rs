@@ -14,5 +14,6 @@ pub mod startup;
 pub mod store;
 pub mod tail;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 pub mod watchdog;

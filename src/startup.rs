@@ -41,6 +41,8 @@ pub enum StartupError {
     Thread(std::io::Error),
     #[error("watchdog: {0}")]
     Watchdog(#[from] crate::watchdog::WatchdogError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 pub struct Application {
@@ -76,12 +78,20 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Certificate problems stop start-up before anything is opened.
+        let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+            _ => None,
+        };
         let store = Arc::new(Store::open(&settings.storage.path)?);
         // Bind before any worker starts, so a port in use fails start-up
         // with nothing left running.
         let addr = settings.server.listen;
         if !addr.ip().is_loopback() && settings.auth.public_read {
             tracing::warn!(%addr, "listening beyond loopback with auth.public_read = true: anyone who reaches the port can read");
+        }
+        if !addr.ip().is_loopback() && tls.is_none() {
+            tracing::warn!(%addr, "listening beyond loopback without TLS: tokens and answers cross the network in the clear; set server.tls_cert and server.tls_key");
         }
         let listener =
             TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
@@ -164,11 +174,16 @@ impl Application {
             // blocking threads per worker are all that can be busy at once.
             .worker_max_blocking_threads(BLOCKING_PER_WORKER)
             .disable_signals()
-            .shutdown_timeout(DRAIN.as_secs())
-            .listen(listener)
-            .map_err(|source| StartupError::Bind { addr, source })?
-            .run();
-        tracing::info!(address = %addr.ip(), port, "listening");
+            .shutdown_timeout(DRAIN.as_secs());
+        let https = tls.is_some();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
+        .map_err(|source| StartupError::Bind { addr, source })?
+        .run();
+        // `port` last: tests and scripts read it from the end of the line.
+        tracing::info!(address = %addr.ip(), https, port, "listening");
         let stop = StopHandle {
             server: server.handle(),
             shutdown,

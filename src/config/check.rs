@@ -36,6 +36,14 @@ impl Settings {
         if let Some(dup) = self.services.iter().find(|s| !seen.insert(s.name.as_str())) {
             return Err(format!("[[services]] name '{}' is given twice", dup.name));
         }
+        let sv = &self.server;
+        if sv.tls_cert.is_some() != sv.tls_key.is_some() {
+            return Err(
+                "[server] tls_cert and tls_key go together: give both (PEM files) to serve \
+                 HTTPS, or neither for HTTP"
+                    .into(),
+            );
+        }
         let st = &self.storage;
         if st.rollup_retention < st.retention {
             return Err(format!(

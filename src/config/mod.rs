@@ -36,6 +36,10 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     #[serde(deserialize_with = "workers")]
     pub workers: usize,
+    /// PEM certificate chain and private key: both given, HTTPS is served
+    /// instead of HTTP.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -195,6 +199,8 @@ impl Default for ServerSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             workers: 2,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

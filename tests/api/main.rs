@@ -29,6 +29,7 @@ mod schemathesis;
 mod service_faults;
 mod services;
 mod storage_faults;
+mod tls;
 mod watchdog;
 mod watchdog_agent;
 mod watchdog_api;
