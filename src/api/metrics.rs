@@ -2,10 +2,15 @@
 //! the watchdog.
 
 use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
-use crate::{domain::Check, store::StoreError};
+use crate::{
+    domain::{Check, ServiceStatus},
+    store::StoreError,
+};
 use actix_web::{HttpResponse, get, web};
 use std::fmt::Write;
 
+#[path = "metrics_host.rs"]
+mod host;
 #[path = "metrics_watchdog.rs"]
 mod watchdog;
 
@@ -36,7 +41,14 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
             .read()
             .ok();
         let counts = state.store.watchdog_counts()?;
+        // The host is read now: counters since boot, levels of this moment.
+        let counters = state
+            .system
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .counters();
         let mut out = Exposition::default();
+        host::write(&mut out, &counters);
         if let Some(k) = &latest {
             check(&mut out, k);
         }
@@ -60,37 +72,39 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
             sampler.checks_taken as f64,
         );
         if let Some(a) = agent {
+            // The agent itself, named as Prometheus' client libraries name
+            // a process's own figures.
             out.counter(
-                "hostwatch_agent_cpu_seconds_total",
-                "CPU time the agent has used.",
+                "process_cpu_seconds_total",
+                "User and system CPU time the agent has used.",
                 &[],
                 a.cpu_seconds,
             );
             out.gauge(
-                "hostwatch_agent_resident_memory_bytes",
+                "process_resident_memory_bytes",
                 "The agent's resident memory.",
                 &[],
                 a.rss_bytes as f64,
             );
-            out.gauge(
-                "hostwatch_agent_threads",
-                "The agent's threads.",
-                &[],
-                a.threads as f64,
-            );
             if let Some(fds) = a.open_fds {
                 out.gauge(
-                    "hostwatch_agent_open_fds",
+                    "process_open_fds",
                     "The agent's open file descriptors.",
                     &[],
                     fds as f64,
                 );
             }
             out.gauge(
-                "hostwatch_agent_uptime_seconds",
-                "Seconds since the agent started.",
+                "process_start_time_seconds",
+                "When the agent started, seconds since the Unix epoch.",
                 &[],
-                a.uptime_seconds,
+                (chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - a.uptime_seconds).floor(),
+            );
+            out.gauge(
+                "process_threads",
+                "The agent's threads.",
+                &[],
+                a.threads as f64,
             );
         }
         out.gauge(
@@ -126,130 +140,46 @@ fn check(out: &mut Exposition, k: &Check) {
         &[],
         k.duration_ms / 1000.0,
     );
-    if let Some(c) = &k.cpu {
-        out.gauge(
-            "hostwatch_cpu_usage_percent",
-            "CPU use of all cores, 0-100.",
-            &[],
-            c.percent,
-        );
-        out.gauge(
-            "hostwatch_load1",
-            "Load average over 1 minute.",
-            &[],
-            c.load1,
-        );
-        out.gauge(
-            "hostwatch_load5",
-            "Load average over 5 minutes.",
-            &[],
-            c.load5,
-        );
-        out.gauge(
-            "hostwatch_load15",
-            "Load average over 15 minutes.",
-            &[],
-            c.load15,
-        );
-    }
-    if let Some(m) = &k.memory {
-        out.gauge(
-            "hostwatch_memory_total_bytes",
-            "Physical memory.",
-            &[],
-            m.total_bytes as f64,
-        );
-        out.gauge(
-            "hostwatch_memory_used_bytes",
-            "Memory in use.",
-            &[],
-            m.used_bytes as f64,
-        );
-        out.gauge(
-            "hostwatch_memory_available_bytes",
-            "Memory available for new work.",
-            &[],
-            m.available_bytes as f64,
-        );
-        out.gauge(
-            "hostwatch_swap_total_bytes",
-            "Swap space.",
-            &[],
-            m.swap_total_bytes as f64,
-        );
-        out.gauge(
-            "hostwatch_swap_used_bytes",
-            "Swap in use.",
-            &[],
-            m.swap_used_bytes as f64,
-        );
-    }
-    for d in k.disks.iter().flatten() {
-        let l = [
-            ("mount", d.mount.as_str()),
-            ("device", d.device.as_str()),
-            ("fs_type", d.fs_type.as_str()),
-        ];
-        out.gauge(
-            "hostwatch_filesystem_size_bytes",
-            "Filesystem size.",
-            &l,
-            d.total_bytes as f64,
-        );
-        out.gauge(
-            "hostwatch_filesystem_used_bytes",
-            "Filesystem space in use.",
-            &l,
-            d.used_bytes as f64,
-        );
-    }
-    if let Some(io) = &k.io {
-        out.gauge(
-            "hostwatch_io_interval_seconds",
-            "Seconds the latest check's I/O figures cover.",
-            &[],
-            io.interval_ms as f64 / 1000.0,
-        );
-        out.gauge(
-            "hostwatch_disk_read_bytes",
-            "Bytes read from disks over that interval.",
-            &[],
-            io.read_bytes as f64,
-        );
-        out.gauge(
-            "hostwatch_disk_written_bytes",
-            "Bytes written to disks over that interval.",
-            &[],
-            io.written_bytes as f64,
-        );
-        out.gauge(
-            "hostwatch_network_received_bytes",
-            "Bytes received over that interval.",
-            &[],
-            io.received_bytes as f64,
-        );
-        out.gauge(
-            "hostwatch_network_sent_bytes",
-            "Bytes sent over that interval.",
-            &[],
-            io.sent_bytes as f64,
-        );
-    }
-    for s in k.services.iter().flatten() {
-        let l = [("service", s.name.as_str()), ("state", s.state.as_str())];
-        let up = f64::from(u8::from(s.state == crate::domain::ServiceStatus::Running));
+    // Services as the latest check saw them: a scrape runs no status
+    // command. The state is a label of its own family, so that a service
+    // changing state does not start a new `_up` series.
+    let services = k.services.as_deref().unwrap_or_default();
+    for s in services {
+        let up = f64::from(u8::from(s.state == ServiceStatus::Running));
         out.gauge(
             "hostwatch_service_up",
-            "1 when the service is running.",
-            &l,
+            "1 when the service was running at the latest check.",
+            &[("service", &s.name)],
             up,
         );
+    }
+    for s in services {
+        for state in ServiceStatus::ALL {
+            out.gauge(
+                "hostwatch_service_state",
+                "1 for the state the service was in at the latest check.",
+                &[("service", &s.name), ("state", state.as_str())],
+                f64::from(u8::from(s.state == state)),
+            );
+        }
+    }
+    for s in services {
         if let Some(h) = s.healthy {
             out.gauge(
                 "hostwatch_service_healthy",
-                "1 when the health probe passed.",
-                &l[..1],
+                "1 when the service's health probe passed at the latest check.",
+                &[("service", &s.name)],
                 f64::from(u8::from(h)),
+            );
+        }
+    }
+    for s in services {
+        if let Some(ms) = s.probe_ms {
+            out.gauge(
+                "hostwatch_service_probe_duration_seconds",
+                "How long the service's health probe took at the latest check.",
+                &[("service", &s.name)],
+                ms / 1000.0,
             );
         }
     }

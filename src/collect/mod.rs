@@ -19,7 +19,9 @@ pub fn host_name() -> Option<String> {
         .ok()
         .filter(|h| !h.trim().is_empty())
 }
-pub use system::{SystemReader, SystemSnapshot};
+pub use system::{
+    BlockCounters, HostCounters, NetworkCounters, Partition, SystemReader, SystemSnapshot,
+};
 
 use crate::domain::{Cpu, Disk, Io, Memory, PartErrors, TopProcess};
 use std::time::Instant;

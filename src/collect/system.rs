@@ -69,6 +69,8 @@ pub struct BlockCounters {
     pub writes: u64,
     pub read_bytes: u64,
     pub written_bytes: u64,
+    /// Seconds the device had I/O in flight.
+    pub io_time_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -105,21 +107,7 @@ impl SystemReader {
                 frequency_mhz: c.frequency(),
             })
             .collect();
-        let partitions = Disks::new_with_refreshed_list()
-            .map(|disks| {
-                disks
-                    .iter()
-                    .filter_map(|d| {
-                        let disk = host::disk_of(d)?;
-                        Some(Partition {
-                            disk,
-                            read_only: d.is_read_only(),
-                            removable: d.is_removable(),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let partitions = partitions();
         SystemSnapshot {
             host_name: super::host_name(),
             os: System::long_os_version().ok(),
@@ -138,6 +126,50 @@ impl SystemReader {
             network: network(),
         }
     }
+
+    /// What `/metrics` reads at each scrape: counters since boot and levels
+    /// now, without the per-core usage, OS names or uptime of a snapshot.
+    pub fn counters(&mut self) -> HostCounters {
+        HostCounters {
+            cpu_times: cpu_times(),
+            load: System::load_average()
+                .ok()
+                .map(|l| [l.one, l.five, l.fifteen]),
+            memory: host::memory(&mut self.sys).ok(),
+            filesystems: partitions(),
+            block_devices: block_devices(),
+            network: network(),
+        }
+    }
+}
+
+/// The host read at one scrape (`SystemReader::counters`).
+#[derive(Debug, Clone)]
+pub struct HostCounters {
+    pub cpu_times: Option<CpuTimes>,
+    pub load: Option<[f64; 3]>,
+    pub memory: Option<Memory>,
+    pub filesystems: Vec<Partition>,
+    pub block_devices: Vec<BlockCounters>,
+    pub network: Vec<NetworkCounters>,
+}
+
+fn partitions() -> Vec<Partition> {
+    Disks::new_with_refreshed_list()
+        .map(|disks| {
+            disks
+                .iter()
+                .filter_map(|d| {
+                    let disk = host::disk_of(d)?;
+                    Some(Partition {
+                        disk,
+                        read_only: d.is_read_only(),
+                        removable: d.is_removable(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn cpu_times() -> Option<CpuTimes> {
@@ -166,6 +198,7 @@ fn block_devices() -> Vec<BlockCounters> {
             writes: d.writes,
             read_bytes: d.sectors_read * 512,
             written_bytes: d.sectors_written * 512,
+            io_time_seconds: d.time_in_progress as f64 / 1000.0,
         })
         .collect()
 }

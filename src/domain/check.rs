@@ -99,6 +99,14 @@ pub enum ServiceStatus {
 }
 
 impl ServiceStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Running,
+        Self::Stopped,
+        Self::Failed,
+        Self::Unknown,
+        Self::NotInstalled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
@@ -110,15 +118,7 @@ impl ServiceStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Running,
-            Self::Stopped,
-            Self::Failed,
-            Self::Unknown,
-            Self::NotInstalled,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 

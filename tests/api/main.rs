@@ -17,6 +17,7 @@ mod helpers;
 mod lifecycle;
 mod limits;
 mod load;
+mod metrics;
 mod notifiers;
 mod openapi;
 mod packaging;
