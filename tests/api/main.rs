@@ -12,6 +12,7 @@ mod control_guards;
 mod directories;
 mod errors;
 mod files;
+mod fleet;
 mod generate;
 mod helpers;
 mod lifecycle;
