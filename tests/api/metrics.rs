@@ -31,7 +31,7 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 /// `promtool check metrics` on `text`: its complaints, if any.
-fn promtool(text: &str) -> (bool, String) {
+pub(crate) fn promtool(text: &str) -> (bool, String) {
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

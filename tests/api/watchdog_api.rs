@@ -266,6 +266,10 @@ async fn watchdog_an_alert_shows_its_timeline_and_its_messages_to_a_token_only()
         })
         .await;
     assert!(probed, "{}", app.get("/metrics").await.text());
+    // With every watchdog family in it, still what promtool accepts.
+    let metrics = app.get("/metrics").await.text();
+    let (ok, said) = crate::metrics::promtool(&metrics);
+    assert!(ok && said.trim().is_empty(), "promtool: {said}\n{metrics}");
     app.stop().await;
 }
 
