@@ -154,22 +154,28 @@ pub struct HostCounters {
     pub network: Vec<NetworkCounters>,
 }
 
+/// One per mount point, the last mounted winning as the kernel shows it
+/// (as `host::disks` does): a mount point over-mounted twice would
+/// otherwise give two series with the same labels.
 fn partitions() -> Vec<Partition> {
-    Disks::new_with_refreshed_list()
-        .map(|disks| {
-            disks
-                .iter()
-                .filter_map(|d| {
-                    let disk = host::disk_of(d)?;
-                    Some(Partition {
-                        disk,
-                        read_only: d.is_read_only(),
-                        removable: d.is_removable(),
-                    })
-                })
-                .collect()
+    let Ok(disks) = Disks::new_with_refreshed_list() else {
+        return Vec::new();
+    };
+    let by_mount: std::collections::BTreeMap<String, Partition> = disks
+        .iter()
+        .filter_map(|d| {
+            let disk = host::disk_of(d)?;
+            Some((
+                disk.mount.clone(),
+                Partition {
+                    disk,
+                    read_only: d.is_read_only(),
+                    removable: d.is_removable(),
+                },
+            ))
         })
-        .unwrap_or_default()
+        .collect();
+    by_mount.into_values().collect()
 }
 
 fn cpu_times() -> Option<CpuTimes> {
