@@ -2,7 +2,10 @@
 
 use super::CollectError;
 use crate::domain::{Cpu, Disk, Memory, check::percent};
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashSet},
+    path::PathBuf,
+};
 use sysinfo::{Disks, System};
 
 pub fn cpu(sys: &mut System) -> Result<Cpu, CollectError> {
@@ -39,15 +42,39 @@ pub fn memory(sys: &mut System) -> Result<Memory, CollectError> {
 }
 
 /// Mounted filesystems, one per mount point (the last mounted wins, as the
-/// kernel shows it), sorted by mount point.
+/// kernel shows it), sorted by mount point; bind mounts of a filesystem
+/// already mounted whole are left out (`bind_mounts`).
 pub fn disks(disks: &mut Disks) -> Result<Vec<Disk>, CollectError> {
     disks.refresh(true);
+    let binds = bind_mounts();
     let by_mount: BTreeMap<String, Disk> = disks
         .iter()
+        .filter(|d| !binds.contains(d.mount_point()))
         .filter_map(disk_of)
         .map(|d| (d.mount.clone(), d))
         .collect();
     Ok(by_mount.into_values().collect())
+}
+
+/// Mount points that show again, from a directory inside it, a filesystem
+/// that is also mounted whole: bind mounts. A sandbox makes them of `/`
+/// (systemd's `ReadWritePaths=`, `ProtectHome=`, `PrivateTmp=`), and they
+/// would count the same space several times. A filesystem mounted only
+/// from inside it (a btrfs subvolume as `/`) is kept.
+pub fn bind_mounts() -> HashSet<PathBuf> {
+    let Ok(infos) = procfs::process::Process::myself().and_then(|p| p.mountinfo()) else {
+        return HashSet::new();
+    };
+    let whole: HashSet<&str> = infos
+        .iter()
+        .filter(|m| m.root == "/")
+        .map(|m| m.majmin.as_str())
+        .collect();
+    infos
+        .iter()
+        .filter(|m| m.root != "/" && whole.contains(m.majmin.as_str()))
+        .map(|m| m.mount_point.clone())
+        .collect()
 }
 
 /// A filesystem as a check reports it; `None` for pseudo filesystems of no size.

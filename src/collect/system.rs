@@ -161,8 +161,10 @@ fn partitions() -> Vec<Partition> {
     let Ok(disks) = Disks::new_with_refreshed_list() else {
         return Vec::new();
     };
+    let binds = host::bind_mounts();
     let by_mount: std::collections::BTreeMap<String, Partition> = disks
         .iter()
+        .filter(|d| !binds.contains(d.mount_point()))
         .filter_map(|d| {
             let disk = host::disk_of(d)?;
             Some((

@@ -142,3 +142,54 @@ async fn a_scrape_runs_no_service_command() {
     assert!(ran.lines().count() >= 1);
     app.stop().await;
 }
+
+/// Unmounts when dropped, however the test ends.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[actix_web::test]
+async fn a_bind_mount_is_not_counted_as_another_filesystem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+    std::fs::create_dir_all(&from).unwrap();
+    std::fs::create_dir_all(&to).unwrap();
+    let status = std::process::Command::new("mount")
+        .arg("--bind")
+        .arg(&from)
+        .arg(&to)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the tests run as root and may mount");
+    let _mounted = Mounted(to.clone());
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        mountinfo.contains(&format!(" {} ", to.display())),
+        "the bind mount is in place"
+    );
+    let app = spawn_with(|_| {}).await;
+    let metrics = scrape(&app).await;
+    let label = format!("mountpoint=\"{}\"", to.display());
+    assert!(
+        !metrics.contains(&label),
+        "the bind mount is listed:\n{metrics}"
+    );
+    assert!(metrics.contains("hostwatch_filesystem_size_bytes{"));
+    let k = app.control("/api/v1/checks", None).await.json();
+    let mounts: Vec<&str> = k["disks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["mount"].as_str().unwrap())
+        .collect();
+    assert!(!mounts.is_empty());
+    assert!(
+        !mounts.contains(&to.to_str().unwrap()),
+        "a check lists the bind mount: {mounts:?}"
+    );
+    app.stop().await;
+}
