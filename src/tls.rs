@@ -18,12 +18,18 @@ pub struct TlsError(String);
 pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
     let certs = read_certs(cert)?;
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        TlsError(format!(
-            "server.tls_key {}: {}",
-            key.display(),
-            pem_problem(e, "a PEM private key (PKCS#8, PKCS#1 or SEC1)")
-        ))
+        let encrypted =
+            std::fs::read(key).is_ok_and(|b| String::from_utf8_lossy(&b).contains("ENCRYPTED"));
+        let why = if encrypted {
+            "is encrypted; the agent needs it in the clear (`openssl pkey -in KEY -out KEY.plain`, \
+             then make that file readable by root only)"
+                .to_owned()
+        } else {
+            pem_problem(e, "PEM private key (PKCS#8, PKCS#1 or SEC1)")
+        };
+        TlsError(format!("server.tls_key {}: {why}", key.display()))
     })?;
+    warn_if_readable_by_others(key);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // ALPN is actix's to set: it offers http/1.1 (and h2 when built with it).
     ServerConfig::builder_with_provider(provider)
@@ -43,9 +49,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let fail = |what: String| TlsError(format!("server.tls_cert {}: {what}", path.display()));
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| fail(pem_problem(e, "PEM certificates")))?
+        .map_err(|e| fail(pem_problem(e, "PEM certificate")))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(pem_problem(e, "PEM certificates")))?;
+        .map_err(|e| fail(pem_problem(e, "PEM certificate")))?;
     if certs.is_empty() {
         return Err(fail(
             "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
@@ -54,12 +60,27 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// A private key others can read lets them pose as the agent and collect
+/// the tokens clients send it.
+fn warn_if_readable_by_others(key: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(key)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            file = %key.display(),
+            mode = format!("{:o}", m.permissions().mode() & 0o777),
+            "server.tls_key is readable by others: make it 0600"
+        );
+    }
+}
+
 /// Plain words for a PEM reading error.
 fn pem_problem(e: rustls::pki_types::pem::Error, wanted: &str) -> String {
     use rustls::pki_types::pem::Error;
     match e {
         Error::Io(e) => format!("cannot read it: {e}"),
         Error::NoItemsFound => format!("holds no {wanted}"),
-        other => format!("is not {wanted}: {other}"),
+        other => format!("is not a {wanted}: {other}"),
     }
 }

@@ -96,7 +96,7 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
                 "process_start_time_seconds",
                 "When the agent started, seconds since the Unix epoch.",
                 &[],
-                (chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - a.uptime_seconds).floor(),
+                a.start_time_seconds,
             );
             out.gauge(
                 "process_threads",

@@ -9,6 +9,9 @@ use utoipa::ToSchema;
 pub struct AgentStats {
     pub pid: u32,
     pub uptime_seconds: f64,
+    /// When the agent started, seconds since the Unix epoch: taken once,
+    /// so it does not move between readings.
+    pub start_time_seconds: f64,
     /// User plus system CPU time since start.
     pub cpu_seconds: f64,
     /// CPU use since the previous reading (or since start), per core: 100 is one core.
@@ -23,6 +26,7 @@ pub struct AgentStats {
 /// Reads the agent's own figures; keeps the previous reading for CPU %.
 pub struct AgentReader {
     started: Instant,
+    started_at: f64,
     last: Option<(Instant, f64)>,
 }
 
@@ -30,6 +34,9 @@ impl AgentReader {
     pub fn new() -> Self {
         Self {
             started: Instant::now(),
+            started_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
             last: None,
         }
     }
@@ -50,6 +57,7 @@ impl AgentReader {
         Ok(AgentStats {
             pid: me.pid as u32,
             uptime_seconds: self.started.elapsed().as_secs_f64(),
+            start_time_seconds: self.started_at,
             cpu_seconds,
             cpu_percent: if wall > 0.0 {
                 (cpu_seconds - cpu_before) * 100.0 / wall

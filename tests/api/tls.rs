@@ -163,7 +163,28 @@ fn certificate_problems_stop_start_up_naming_the_key_and_the_file() {
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(&garbage, "not a certificate\n").unwrap();
     let missing = dir.path().join("missing.pem");
-    let cases: [(&[Env], &[&str]); 5] = [
+    let encrypted = dir.path().join("encrypted.pem");
+    let out = Command::new("openssl")
+        .args(["pkey", "-aes256", "-passout", "pass:secret", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&encrypted)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let cases: [(&[Env], &[&str]); 6] = [
+        (
+            &[
+                ("HOSTWATCH_SERVER__TLS_CERT", cert.clone()),
+                ("HOSTWATCH_SERVER__TLS_KEY", encrypted.clone()),
+            ],
+            &[
+                "server.tls_key",
+                "encrypted.pem",
+                "is encrypted",
+                "openssl pkey",
+            ],
+        ),
         (
             &[
                 ("HOSTWATCH_SERVER__TLS_CERT", missing.clone()),
