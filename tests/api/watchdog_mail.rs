@@ -211,6 +211,9 @@ metric = "process.cpu_percent"
 process = "{name}"
 above = 20
 notify = ["hook"]
+# A busy worker can dip under the limit on a loaded machine; that must
+# not resolve the alert (an exit still does, at once).
+keep_firing_for = "60s"
 "#,
         url = hook.url("/alerts"),
         token = token_file.display(),

@@ -66,6 +66,9 @@ metric = "process.cpu_percent"
 process = "{name}"
 above = 20
 notify = ["ops"]
+# A busy worker can dip under the limit on a loaded machine; that must
+# not resolve the alert (an exit still does, at once).
+keep_firing_for = "60s"
 "#,
             db = dir.path().join("hostwatch.db").display(),
             smtp = smtp_section(&smtp, "ops"),
