@@ -1,7 +1,7 @@
 //! Live views: the host now (`/system`) and the agent itself (`/self`).
 
 use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
-use crate::collect::{AgentStats, SystemSnapshot};
+use crate::collect::{AgentStats, SystemReader, SystemSnapshot};
 use actix_web::{get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -30,6 +30,7 @@ pub struct SelfReport {
         (status = 200, description = "The host now", body = SystemSnapshot),
         (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
     ),
     security((), ("bearer" = []))
 )]
@@ -40,11 +41,46 @@ async fn system(
 ) -> Result<web::Json<SystemSnapshot>, ApiError> {
     let state = state.into_inner();
     blocking(move || {
-        let mut reader = state.system.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(reader.snapshot())
+        with_system(&state.system, SystemReader::snapshot).ok_or_else(|| {
+            ApiError::Unavailable(
+                "the host reader has been busy for 500 ms (a mounted filesystem that does not \
+                 answer?); try again later"
+                    .into(),
+            )
+        })
     })
     .await
     .map(web::Json)
+}
+
+/// How long a request waits for the host reader another request holds.
+const SYSTEM_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs `f` on the host reader, waiting a while for it when another request
+/// holds it (a snapshot takes about a millisecond). A reader busy for longer
+/// (a `statvfs` stuck on a hung network mount, say) must not take every
+/// request's thread with it: then `None`.
+pub(super) fn with_system<T>(
+    reader: &std::sync::Mutex<SystemReader>,
+    f: impl FnOnce(&mut SystemReader) -> T,
+) -> Option<T> {
+    use std::sync::TryLockError;
+    let end = std::time::Instant::now() + SYSTEM_WAIT;
+    loop {
+        match reader.try_lock() {
+            Ok(mut r) => return Some(f(&mut r)),
+            Err(TryLockError::Poisoned(p)) => return Some(f(&mut p.into_inner())),
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < end => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(TryLockError::WouldBlock) => {
+                tracing::warn!(
+                    "the host reader has been busy for 500 ms (a hung mount?): answering without it"
+                );
+                return None;
+            }
+        }
+    }
 }
 
 /// The agent itself: pid, uptime, CPU, memory, threads, fds, I/O, database.

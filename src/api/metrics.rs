@@ -3,6 +3,7 @@
 
 use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
 use crate::{
+    collect::SystemReader,
     domain::{Check, ServiceStatus},
     store::StoreError,
 };
@@ -42,7 +43,7 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
             .ok();
         let counts = state.store.watchdog_counts()?;
         // The host is read now: counters since boot, levels of this moment.
-        let counters = read_host(&state.system);
+        let counters = super::agent::with_system(&state.system, SystemReader::counters);
         let mut out = Exposition::default();
         if let Some(c) = &counters {
             host::write(&mut out, c);
@@ -123,35 +124,6 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
-}
-
-/// How long a scrape waits for the host reader another request holds.
-const HOST_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// The host's counters, waiting a while for a reader that is in use (a
-/// `/system` snapshot takes about a millisecond). A reader busy for longer
-/// (a `statvfs` stuck on a hung network mount, say) must not take every
-/// scrape's thread with it: the scrape then leaves the host families out.
-fn read_host(
-    system: &std::sync::Mutex<crate::collect::SystemReader>,
-) -> Option<crate::collect::HostCounters> {
-    use std::sync::TryLockError;
-    let end = std::time::Instant::now() + HOST_WAIT;
-    loop {
-        match system.try_lock() {
-            Ok(mut r) => return Some(r.counters()),
-            Err(TryLockError::Poisoned(p)) => return Some(p.into_inner().counters()),
-            Err(TryLockError::WouldBlock) if std::time::Instant::now() < end => {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            Err(TryLockError::WouldBlock) => {
-                tracing::warn!(
-                    "the host reader has been busy for 500 ms (a hung mount?): this scrape leaves out host figures"
-                );
-                return None;
-            }
-        }
-    }
 }
 
 fn check(out: &mut Exposition, k: &Check) {
@@ -261,7 +233,7 @@ mod tests {
     fn a_scrape_waits_a_little_for_the_host_reader_then_goes_without_it() {
         use std::sync::{Arc, Mutex};
         use std::time::{Duration, Instant};
-        let reader = Arc::new(Mutex::new(crate::collect::SystemReader::new().unwrap()));
+        let reader = Arc::new(Mutex::new(SystemReader::new().unwrap()));
         let hold = |ms| {
             let r = Arc::clone(&reader);
             let (tx, rx) = std::sync::mpsc::channel();
@@ -275,12 +247,12 @@ mod tests {
         };
         // Held briefly, as a /system snapshot holds it: the scrape waits.
         let t = hold(100);
-        assert!(read_host(&reader).is_some());
+        assert!(super::super::agent::with_system(&reader, SystemReader::counters).is_some());
         t.join().unwrap();
         // Held on and on, as by a statvfs on a hung mount: it gives up.
         let t = hold(1_500);
         let started = Instant::now();
-        assert!(read_host(&reader).is_none());
+        assert!(super::super::agent::with_system(&reader, SystemReader::counters).is_none());
         assert!(started.elapsed() < Duration::from_millis(1_000));
         t.join().unwrap();
     }
