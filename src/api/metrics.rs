@@ -2,11 +2,7 @@
 //! the watchdog.
 
 use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
-use crate::{
-    collect::SystemReader,
-    domain::{Check, ServiceStatus},
-    store::StoreError,
-};
+use crate::{collect::SystemReader, domain::ServiceStatus, store::LatestServices};
 use actix_web::{HttpResponse, get, web};
 use std::fmt::Write;
 
@@ -30,11 +26,7 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
     let sampler = state.sampler.status();
     let state = state.into_inner();
     let text = blocking(move || {
-        let latest = match state.store.latest_check() {
-            Ok(k) => Some(k),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let latest = state.store.latest_services()?;
         let agent = state
             .agent
             .lock()
@@ -126,7 +118,7 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
         .body(text))
 }
 
-fn check(out: &mut Exposition, k: &Check) {
+fn check(out: &mut Exposition, k: &LatestServices) {
     out.gauge(
         "hostwatch_check_timestamp_seconds",
         "When the latest check was taken.",
@@ -142,7 +134,7 @@ fn check(out: &mut Exposition, k: &Check) {
     // Services as the latest check saw them: a scrape runs no status
     // command. The state is a label of its own family, so that a service
     // changing state does not start a new `_up` series.
-    let services = k.services.as_deref().unwrap_or_default();
+    let services = &k.services;
     for s in services {
         let up = f64::from(u8::from(s.state == ServiceStatus::Running));
         out.gauge(

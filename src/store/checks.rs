@@ -57,6 +57,41 @@ impl Store {
         })
     }
 
+    /// The newest check's time and duration and its services' states:
+    /// what a scrape shows of it, without reading its disks and processes.
+    pub fn latest_services(&self) -> Result<Option<LatestServices>> {
+        self.read(|c| {
+            let head: Option<(i64, i64, f64)> = c
+                .prepare_cached(
+                    "SELECT id, taken_at, duration_ms FROM checks ORDER BY taken_at DESC, id DESC LIMIT 1",
+                )?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let Some((id, at, duration_ms)) = head else {
+                return Ok(None);
+            };
+            let mut st = c.prepare_cached(
+                "SELECT name, state, healthy, probe_ms FROM check_services WHERE check_id = ?1 ORDER BY name",
+            )?;
+            let services = st
+                .query_map([id], |r| {
+                    let state: String = r.get(1)?;
+                    Ok(ServiceState {
+                        name: r.get(0)?,
+                        state: ServiceStatus::parse(&state).unwrap_or(ServiceStatus::Unknown),
+                        healthy: r.get(2)?,
+                        probe_ms: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(LatestServices {
+                taken_at: millis_to_time(at),
+                duration_ms,
+                services,
+            }))
+        })
+    }
+
     /// Checks in `range`, newest first; `before_id` pages past an earlier
     /// page. Pages follow the order the list is in, `(taken_at, id)`: ids
     /// and times need not agree (checks sharing a time, a clock stepped
@@ -123,6 +158,14 @@ impl Store {
             Ok(c.query_row("SELECT COUNT(*) FROM checks", [], |r| r.get::<_, i64>(0))? as u64)
         })
     }
+}
+
+/// The newest check as `/metrics` shows it (`Store::latest_services`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestServices {
+    pub taken_at: DateTime<Utc>,
+    pub duration_ms: f64,
+    pub services: Vec<ServiceState>,
 }
 
 fn insert(tx: &Connection, k: &Check) -> Result<i64> {

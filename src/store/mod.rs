@@ -23,6 +23,7 @@ pub use alerts::{
     ActionRecord, Alert, AlertDetail, AlertFilter, AlertState, Transition, WatchdogCounts,
 };
 pub use audit::{AuditEntry, AuditRecord};
+pub use checks::LatestServices;
 pub use history::{HistoryPoint, Resolution, ServicePoint};
 pub use jobs::{Job, JobEnd};
 pub use migrate::latest_version as schema_version;

@@ -201,7 +201,8 @@ impl Store {
     /// Deletes checks taken before `cutoff`, oldest first, in batches (the
     /// first of `first` checks, at least 10) that each hold the writer
     /// briefly; returns how many went.
-    pub fn purge_checks_before(&self, cutoff: DateTime<Utc>, first: u32) -> Result<u64> {
+    #[cfg(test)]
+    pub(crate) fn purge_checks_before(&self, cutoff: DateTime<Utc>, first: u32) -> Result<u64> {
         let never = CancellationToken::new();
         Pass::new(self, &never)?.purge(&CHECKS, cutoff.timestamp_millis(), &mut Sizer::rows(first))
     }

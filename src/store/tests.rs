@@ -280,3 +280,19 @@ fn paging_follows_the_lists_order_when_checks_share_times_or_ids_disagree_with_t
     }
     assert_eq!(paged, all, "pages of 100 give the list once, in order");
 }
+
+#[test]
+fn latest_services_are_the_newest_checks_by_time_not_by_id() {
+    let (_d, s) = store();
+    assert_eq!(s.latest_services().unwrap(), None);
+    // Inserted newest first: the highest id is the oldest check.
+    s.insert_check(&check_at(t0() + Duration::minutes(2), 90.0, 1.0))
+        .unwrap();
+    s.insert_check(&check_at(t0(), 10.0, 1.0)).unwrap();
+    let latest = s.latest_services().unwrap().unwrap();
+    assert_eq!(latest.taken_at, t0() + Duration::minutes(2));
+    assert_eq!(latest.duration_ms, 1.5);
+    assert_eq!(latest.services.len(), 1);
+    // check_at makes httpd run when cpu is over 50.
+    assert_eq!(latest.services[0].state, ServiceStatus::Running);
+}
