@@ -9,6 +9,7 @@ mod audit_trail;
 mod auth;
 mod checks;
 mod control_guards;
+mod dashboard;
 mod directories;
 mod errors;
 mod files;
