@@ -7,7 +7,7 @@ use crate::{
     store::{HistoryPoint, SeriesBucket, Summary},
 };
 use actix_web::{get, web};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::IntoParams;
@@ -124,13 +124,29 @@ async fn series(
     q: web::Query<SeriesQuery>,
 ) -> Result<web::Json<Vec<SeriesBucket>>, ApiError> {
     let metric = Metric::parse(&metric, q.mount.as_deref())?;
-    let range = TimeRange::parse(q.since.as_deref(), q.until.as_deref())?;
+    let (since, until, step_ms) =
+        buckets_of(q.since.as_deref(), q.until.as_deref(), q.step.as_deref())?;
+    let store = Arc::clone(&state.store);
+    Ok(web::Json(
+        blocking(move || Ok(store.series(&metric, since, until, step_ms)?)).await?,
+    ))
+}
+
+/// A series window and step from a query: `since` defaults to an hour
+/// before `until` (now), `step` to 5 m; the step and the bucket count are
+/// bounded so one request stays cheap.
+pub(super) fn buckets_of(
+    since: Option<&str>,
+    until: Option<&str>,
+    step: Option<&str>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>, i64), ApiError> {
+    let range = TimeRange::parse(since, until)?;
     let until = range.until.unwrap_or_else(Utc::now);
     let since = range.since.unwrap_or(until - Duration::hours(1));
     if since >= until {
         return Err(ApiError::BadRequest("since must be before until".into()));
     }
-    let step = q.step.as_deref().map(parse_duration).transpose()?;
+    let step = step.map(parse_duration).transpose()?;
     let step_ms = step.map_or(300_000, |d| d.as_millis().min(i64::MAX as u128) as i64);
     if !(1000..=MAX_STEP_MS).contains(&step_ms) {
         return Err(ApiError::BadRequest("step: use 1s to 999999d".into()));
@@ -143,10 +159,7 @@ async fn series(
             "step: {buckets} buckets are too many (at most {MAX_BUCKETS}); use a larger step or a shorter window"
         )));
     }
-    let store = Arc::clone(&state.store);
-    Ok(web::Json(
-        blocking(move || Ok(store.series(&metric, since, until, step_ms)?)).await?,
-    ))
+    Ok((since, until, step_ms))
 }
 
 /// Count, first and last time, min/avg/max of cpu, memory and disk, and each

@@ -7,6 +7,7 @@ mod audit;
 mod audit_trail;
 pub mod auth;
 mod body_limit;
+mod charts;
 mod checks;
 mod directories;
 pub mod error;
@@ -102,6 +103,7 @@ fn configure(cfg: &mut ServiceConfig) {
             scope::scope("/api/v1")
                 .configure(sampler::configure)
                 .configure(history::configure)
+                .configure(charts::configure)
                 .configure(export::configure)
                 .configure(checks::configure)
                 .configure(services::configure)
@@ -170,6 +172,9 @@ pub fn app(
     .default_service(web::to(routes::fallback))
     .wrap(middleware::from_fn(body_limit::limit_body))
     .wrap(middleware::from_fn(audit_trail::audit_refusals))
+    // gzip for clients that ask (the dashboard's series, exports, a
+    // Prometheus scrape); assets already gzipped are left as they are.
+    .wrap(middleware::Compress::default())
     .wrap(middleware::ErrorHandlers::new().default_handler(error::ensure_problem))
     // Outermost, so the line has the status the caller gets.
     .wrap(middleware::from_fn(request_log::log))

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::domain::Metric;
 use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension as _, named_params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -163,6 +164,49 @@ impl Store {
                 }
             }
             Ok(out.finish())
+        })
+    }
+}
+
+impl Store {
+    /// The mount points with a disk figure in `[since, until)`, in path
+    /// order, at most `cap` of them. Every check updates its hour's roll-up
+    /// and roll-ups outlive raw checks, so the roll-ups know every mount;
+    /// a loose scan of their key visits each mount once, however many
+    /// hours it has.
+    pub fn mounts_between(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cap: usize,
+    ) -> Result<Vec<String>> {
+        let (lo, hi) = (
+            hour_of(clamp(since.timestamp_millis())),
+            clamp(until.timestamp_millis()),
+        );
+        self.read(|c| {
+            let mut next = prepare(
+                c,
+                "SELECT mount FROM rollup_disks WHERE mount > :after ORDER BY mount LIMIT 1",
+            )?;
+            let mut seen = prepare(
+                c,
+                "SELECT 1 FROM rollup_disks WHERE mount = :mount AND hour >= :lo AND hour < :hi LIMIT 1",
+            )?;
+            let (mut out, mut after) = (Vec::new(), String::new());
+            while out.len() < cap {
+                let Some(mount) = next
+                    .query_row(named_params! {":after": after}, |r| r.get::<_, String>(0))
+                    .optional()?
+                else {
+                    break;
+                };
+                if seen.exists(named_params! {":mount": mount, ":lo": lo, ":hi": hi})? {
+                    out.push(mount.clone());
+                }
+                after = mount;
+            }
+            Ok(out)
         })
     }
 }

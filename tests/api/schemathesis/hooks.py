@@ -25,9 +25,11 @@ WINDOWS = {
     "/api/v1/checks/export",
     "/api/v1/checks/summary",
     "/api/v1/checks/{metric}/series",
+    "/api/v1/checks/series",
     "/api/v1/alerts",
 }
-SERIES = "/api/v1/checks/{metric}/series"
+# One metric's series and every metric's (the dashboard's) share the rules.
+SERIES = {"/api/v1/checks/{metric}/series", "/api/v1/checks/series"}
 MAX_BUCKETS = 10_000
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -92,7 +94,7 @@ def map_case(ctx, case):
     if since is not None and until is not None and since >= until:
         q["since"], q["until"] = rfc3339(until), rfc3339(since + timedelta(seconds=1))
         since, until = instant(q["since"]), instant(q["until"])
-    if case.operation.path != SERIES:
+    if case.operation.path not in SERIES:
         return case
     end = until or datetime.now(timezone.utc)
     if since is not None and until is None and since >= end - timedelta(seconds=5):
