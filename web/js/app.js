@@ -148,7 +148,7 @@
       });
     } },
   };
-  for (const p of Object.values(pollers)) Object.assign(p, { last: 0, busy: null, again: false });
+  for (const p of Object.values(pollers)) Object.assign(p, { last: 0, busy: null, again: false, said: null });
 
   // Runs a poller now; called while under way, it runs once more after (the
   // filter changed: the answer on its way is old).
@@ -156,7 +156,17 @@
     const p = pollers[name];
     if (p.busy) { p.again = true; return p.busy; }
     p.last = Date.now();
-    p.busy = p.run().catch((e) => failed(p.label, e)).finally(() => {
+    const m = HW.$('#message');
+    p.busy = p.run().then(() => {
+      // Recovered: its outage, if still shown, is over.
+      if (p.said && m.textContent === p.said) HW.say('');
+      p.said = null;
+    }, (e) => {
+      failed(p.label, e);
+      // Only an outage (no answer, 5xx) clears itself; a 4xx (a token
+      // refused) stays until something else is said.
+      p.said = e.status >= 400 && e.status < 500 ? null : m.textContent;
+    }).finally(() => {
       p.busy = null;
       if (p.again) { p.again = false; poll(name); }
     });
