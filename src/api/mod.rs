@@ -9,6 +9,7 @@ pub mod auth;
 mod body_limit;
 mod charts;
 mod checks;
+mod dashboard;
 mod directories;
 pub mod error;
 mod export;
@@ -99,6 +100,7 @@ where
 fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(metrics::metrics)
+        .configure(dashboard::configure)
         .service(
             scope::scope("/api/v1")
                 .configure(sampler::configure)

@@ -41,6 +41,7 @@ use utoipa::{
         (name = "watchdog", description = "Rules, alerts, probes, notifications and silences"),
         (name = "audit", description = "Control actions, allowed or refused"),
         (name = "health", description = "Liveness and Prometheus metrics"),
+        (name = "dashboard", description = "The built-in dashboard page and its assets"),
     )
 )]
 pub struct ApiDoc;
@@ -137,8 +138,9 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
 #[cfg(test)]
 mod tests {
     use super::super::{
-        agent, alerts, audit, checks, directories, export, health, history, jobs, metrics,
-        notifications, probes, process_control, processes, sampler, services, silences, users,
+        agent, alerts, audit, charts, checks, dashboard, directories, export, health, history,
+        jobs, metrics, notifications, probes, process_control, processes, sampler, services,
+        silences, users,
     };
     use actix_web::App;
     use serde_json::Value;
@@ -148,12 +150,14 @@ mod tests {
     /// A module's name, the prefix `api::configure` mounts it under, and its routes.
     type Module = (&'static str, &'static str, fn(&mut ServiceConfig));
 
-    const MODULES: [Module; 18] = [
+    const MODULES: [Module; 20] = [
         ("health", "", |cfg| {
             cfg.service(health::healthz).service(metrics::metrics);
         }),
+        ("dashboard", "", dashboard::configure),
         ("sampler", "/api/v1", sampler::configure),
         ("history", "/api/v1", history::configure),
+        ("charts", "/api/v1", charts::configure),
         ("export", "/api/v1", export::configure),
         ("checks", "/api/v1", checks::configure),
         ("services", "/api/v1", services::configure),

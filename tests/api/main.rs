@@ -33,6 +33,7 @@ mod service_faults;
 mod services;
 mod storage_faults;
 mod tls;
+mod ui_assets;
 mod watchdog;
 mod watchdog_agent;
 mod watchdog_api;
