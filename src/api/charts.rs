@@ -9,7 +9,8 @@ use crate::{domain::Metric, store::SeriesBucket};
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
+use tokio::sync::Semaphore;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -17,9 +18,20 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(all_series);
 }
 
-/// The most mounts one answer charts; a host with more (containers' mounts)
-/// gets the first by path and `more_mounts`.
+/// The most mounts one answer charts; a host with more (containers' or
+/// users' FUSE mounts) gets the shallowest first and `more_mounts`.
 const MAX_MOUNTS: usize = 32;
+/// Buckets per series: enough for a chart a 4K screen wide at one bucket
+/// per 2 px, and it bounds an answer (36 series) to about 10 MB of JSON.
+const MAX_BUCKETS: i64 = 2_000;
+/// Raw checks read for one answer, shared among its series: as much as
+/// one metric's series may read.
+const MAX_RAW_ROWS: i64 = crate::store::MAX_RAW_ROWS;
+/// Answers built at once; others wait, then hear 503. Each can hold
+/// megabytes and a database reader for a second, and anyone may ask.
+const AT_ONCE: usize = 2;
+const WAIT: Duration = Duration::from_secs(5);
+static LANE: Semaphore = Semaphore::const_new(AT_ONCE);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +44,7 @@ pub struct AllSeriesQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
     /// Bucket width, as for one metric's series (default `5m`); the window
-    /// may hold at most 10000 buckets.
+    /// may hold at most 2000 buckets.
     // The same pattern as `history::SeriesQuery::step` (an attribute takes
     // only a literal).
     #[param(
@@ -62,13 +74,16 @@ pub struct AllSeries {
     /// cpu, memory, swap, load1, then one `disk` per mount with checks in
     /// the window, by path.
     pub series: Vec<MetricSeries>,
-    /// More mounts had checks in the window than the 32 charted.
+    /// More mounts had checks in the window than the 32 charted (the
+    /// shallowest paths are charted: `/`, then `/var`, before `/home/u/x`).
     pub more_mounts: bool,
 }
 
 /// Minimum, average, maximum and count per `step` of cpu, memory, swap,
 /// load1 and each mount's disk use, over one window: the buckets and their
-/// `resolution` follow the same rules as one metric's series.
+/// `resolution` follow the same rules as one metric's series, with at most
+/// 2000 buckets a series and 1,000,000 raw checks read in all. Two answers
+/// are built at a time; a request that waits more than 5 s hears 503.
 #[utoipa::path(
     tag = "checks",
     params(AllSeriesQuery),
@@ -77,6 +92,7 @@ pub struct AllSeries {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
+        (status = 503, response = Overloaded),
     ),
     security((), ("bearer" = []))
 )]
@@ -86,19 +102,35 @@ async fn all_series(
     _: ReadAccess,
     q: web::Query<AllSeriesQuery>,
 ) -> Result<web::Json<AllSeries>, ApiError> {
-    let (since, until, step_ms) =
-        buckets_of(q.since.as_deref(), q.until.as_deref(), q.step.as_deref())?;
+    let (since, until, step_ms) = buckets_of(
+        q.since.as_deref(),
+        q.until.as_deref(),
+        q.step.as_deref(),
+        MAX_BUCKETS,
+    )?;
+    let busy = || {
+        ApiError::Overloaded(format!(
+            "{AT_ONCE} series of every metric are being built already; retry in {} s",
+            super::proc_lane::RETRY_AFTER_SECS
+        ))
+    };
+    let _turn = tokio::time::timeout(WAIT, LANE.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
     let store = Arc::clone(&state.store);
     let answer = blocking(move || {
-        let mut mounts = store.mounts_between(since, until, MAX_MOUNTS + 1)?;
+        let mut mounts = store.mounts_between(since, until)?;
+        mounts.sort_by(|a, b| depth(a).cmp(&depth(b)).then_with(|| a.cmp(b)));
         let more_mounts = mounts.len() > MAX_MOUNTS;
         mounts.truncate(MAX_MOUNTS);
+        let max_raw = MAX_RAW_ROWS / (4 + mounts.len() as i64);
         let metrics = [Metric::Cpu, Metric::Memory, Metric::Swap, Metric::Load1]
             .into_iter()
             .chain(mounts.into_iter().map(Metric::Disk));
         let mut series = Vec::new();
         for metric in metrics {
-            let buckets = store.series(&metric, since, until, step_ms)?;
+            let buckets = store.series_within(&metric, since, until, step_ms, max_raw)?;
             let (name, mount) = match metric {
                 Metric::Cpu => ("cpu", None),
                 Metric::Memory => ("memory", None),
@@ -122,4 +154,21 @@ async fn all_series(
     })
     .await?;
     Ok(web::Json(answer))
+}
+
+/// How deep a mount point is: `/` 0, `/var` 1, `/home/u/x` 3.
+fn depth(mount: &str) -> usize {
+    mount.split('/').filter(|p| !p.is_empty()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::depth;
+
+    #[test]
+    fn shallow_mounts_come_first() {
+        let mut m = vec!["/tmp/a/b", "/var", "/", "/home/u/fuse", "/boot"];
+        m.sort_by(|a, b| depth(a).cmp(&depth(b)).then_with(|| a.cmp(b)));
+        assert_eq!(m, ["/", "/boot", "/var", "/home/u/fuse", "/tmp/a/b"]);
+    }
 }

@@ -162,8 +162,8 @@ fn serve(req: &HttpRequest, a: &'static Asset) -> HttpResponse {
     res
 }
 
-/// Whether `Accept-Encoding` takes gzip (RFC 9110 §12.5.3: `gzip`,
-/// `x-gzip` or `*`, with a q-value above 0).
+/// Whether `Accept-Encoding` takes gzip (RFC 9110 §12.5.3): `gzip` or
+/// `x-gzip` with a q-value above 0, or else `*` with one.
 fn accepts_gzip(req: &HttpRequest) -> bool {
     let Some(v) = req
         .headers()
@@ -172,15 +172,21 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
     else {
         return false;
     };
-    v.split(',').any(|item| {
+    let (mut named, mut any) = (None, None);
+    for item in v.split(',') {
         let mut parts = item.split(';');
         let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
             .filter_map(|p| p.trim().strip_prefix("q="))
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
-        matches!(coding.as_str(), "gzip" | "x-gzip" | "*") && q > 0.0
-    })
+        match coding.as_str() {
+            "gzip" | "x-gzip" => named = Some(named.map_or(q, |n: f32| n.max(q))),
+            "*" => any = Some(q),
+            _ => {}
+        }
+    }
+    named.or(any).is_some_and(|q| q > 0.0)
 }
 
 /// `If-None-Match` names this asset in either encoding (weak comparison,
@@ -213,6 +219,8 @@ mod tests {
         assert!(enc("br;q=1.0, gzip;q=0.5"));
         assert!(enc("*"));
         assert!(!enc("gzip;q=0"));
+        assert!(!enc("gzip;q=0, *"));
+        assert!(enc("deflate;q=0.5, *;q=0.1"));
         assert!(!enc("br, identity"));
         assert!(!enc(""));
     }

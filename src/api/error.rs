@@ -309,7 +309,7 @@ pub mod responses {
 
     #[derive(ToResponse)]
     #[response(
-        description = "Too many process readings are running or waiting; retry after `Retry-After` seconds",
+        description = "Too many heavy readings (process listings, every-metric series) are running or waiting; retry after `Retry-After` seconds",
         content_type = "application/problem+json",
         headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
     )]

@@ -124,8 +124,12 @@ async fn series(
     q: web::Query<SeriesQuery>,
 ) -> Result<web::Json<Vec<SeriesBucket>>, ApiError> {
     let metric = Metric::parse(&metric, q.mount.as_deref())?;
-    let (since, until, step_ms) =
-        buckets_of(q.since.as_deref(), q.until.as_deref(), q.step.as_deref())?;
+    let (since, until, step_ms) = buckets_of(
+        q.since.as_deref(),
+        q.until.as_deref(),
+        q.step.as_deref(),
+        MAX_BUCKETS,
+    )?;
     let store = Arc::clone(&state.store);
     Ok(web::Json(
         blocking(move || Ok(store.series(&metric, since, until, step_ms)?)).await?,
@@ -139,6 +143,7 @@ pub(super) fn buckets_of(
     since: Option<&str>,
     until: Option<&str>,
     step: Option<&str>,
+    max_buckets: i64,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>, i64), ApiError> {
     let range = TimeRange::parse(since, until)?;
     let until = range.until.unwrap_or_else(Utc::now);
@@ -154,9 +159,9 @@ pub(super) fn buckets_of(
     // Unsigned and rounded up without an overflow, whatever the step.
     let span = (until - since).num_milliseconds().max(1) as u64;
     let buckets = span.div_ceil(step_ms as u64);
-    if buckets > MAX_BUCKETS as u64 {
+    if buckets > max_buckets as u64 {
         return Err(ApiError::BadRequest(format!(
-            "step: {buckets} buckets are too many (at most {MAX_BUCKETS}); use a larger step or a shorter window"
+            "step: {buckets} buckets are too many (at most {max_buckets}); use a larger step or a shorter window"
         )));
     }
     Ok((since, until, step_ms))

@@ -103,6 +103,11 @@ fn configure(cfg: &mut ServiceConfig) {
         .configure(dashboard::configure)
         .service(
             scope::scope("/api/v1")
+                // gzip or deflate for clients that ask: the dashboard's
+                // series, exports, long lists. Not the dashboard's assets
+                // (gzipped already, their ETags name their bytes), nor
+                // /metrics, whose scrape stays as cheap as it was.
+                .wrap(middleware::Compress::default())
                 .configure(sampler::configure)
                 .configure(history::configure)
                 .configure(charts::configure)
@@ -174,9 +179,6 @@ pub fn app(
     .default_service(web::to(routes::fallback))
     .wrap(middleware::from_fn(body_limit::limit_body))
     .wrap(middleware::from_fn(audit_trail::audit_refusals))
-    // gzip for clients that ask (the dashboard's series, exports, a
-    // Prometheus scrape); assets already gzipped are left as they are.
-    .wrap(middleware::Compress::default())
     .wrap(middleware::ErrorHandlers::new().default_handler(error::ensure_problem))
     // Outermost, so the line has the status the caller gets.
     .wrap(middleware::from_fn(request_log::log))

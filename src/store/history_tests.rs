@@ -517,7 +517,7 @@ fn every_history_statement_walks_an_index_in_order() {
     let page = s.checks(all, 10, None).unwrap();
     s.checks(all, 10, page.last().and_then(|k| k.id)).unwrap();
     s.checks_ascending(all, None, 10).unwrap();
-    s.mounts_between(since, until, 10).unwrap();
+    s.mounts_between(since, until).unwrap();
     let statements = plan::take();
     assert!(statements.len() >= 20, "{statements:#?}");
     s.read(|c| {
@@ -621,19 +621,18 @@ fn mounts_between_names_each_mount_with_checks_in_the_window_once_in_path_order(
     expected.dedup();
     assert!(expected.len() >= 2, "{expected:?}");
     let until = Utc::now() + Duration::minutes(1);
-    assert_eq!(s.mounts_between(first, until, 10).unwrap(), expected);
-    assert_eq!(s.mounts_between(first, until, 1).unwrap(), expected[..1]);
+    assert_eq!(s.mounts_between(first, until).unwrap(), expected);
     // Hours hold whole: a window before the first check's hour, or after
     // the last one's, has none.
     let before = first - Duration::hours(3);
     assert!(
-        s.mounts_between(before, before + Duration::hours(1), 10)
+        s.mounts_between(before, before + Duration::hours(1))
             .unwrap()
             .is_empty()
     );
     let after = until + Duration::hours(2);
     assert!(
-        s.mounts_between(after, after + Duration::hours(1), 10)
+        s.mounts_between(after, after + Duration::hours(1))
             .unwrap()
             .is_empty()
     );

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 /// The most raw checks one series reads (a second or so of work): a month
 /// of 60 s checks is 43,200; past this a step of an hour or more answers.
-const MAX_RAW_ROWS: i64 = 1_000_000;
+pub const MAX_RAW_ROWS: i64 = 1_000_000;
 
 /// The values of a metric in `[start, start + step)`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -88,8 +88,8 @@ impl Store {
         self.series_within(metric, since, until, step_ms, MAX_RAW_ROWS)
     }
 
-    /// `series`, reading at most `max_raw` raw checks.
-    pub(super) fn series_within(
+    /// `series`, reading at most `max_raw` raw checks (else `TooBroad`).
+    pub fn series_within(
         &self,
         metric: &Metric,
         since: DateTime<Utc>,
@@ -170,15 +170,13 @@ impl Store {
 
 impl Store {
     /// The mount points with a disk figure in `[since, until)`, in path
-    /// order, at most `cap` of them. Every check updates its hour's roll-up
-    /// and roll-ups outlive raw checks, so the roll-ups know every mount;
-    /// a loose scan of their key visits each mount once, however many
-    /// hours it has.
+    /// order. Every check updates its hour's roll-up and roll-ups outlive
+    /// raw checks, so the roll-ups know every mount; a loose scan of their
+    /// key visits each mount once, however many hours it has.
     pub fn mounts_between(
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
-        cap: usize,
     ) -> Result<Vec<String>> {
         let (lo, hi) = (
             hour_of(clamp(since.timestamp_millis())),
@@ -194,13 +192,10 @@ impl Store {
                 "SELECT 1 FROM rollup_disks WHERE mount = :mount AND hour >= :lo AND hour < :hi LIMIT 1",
             )?;
             let (mut out, mut after) = (Vec::new(), String::new());
-            while out.len() < cap {
-                let Some(mount) = next
-                    .query_row(named_params! {":after": after}, |r| r.get::<_, String>(0))
-                    .optional()?
-                else {
-                    break;
-                };
+            while let Some(mount) = next
+                .query_row(named_params! {":after": after}, |r| r.get::<_, String>(0))
+                .optional()?
+            {
                 if seen.exists(named_params! {":mount": mount, ":lo": lo, ":hi": hi})? {
                     out.push(mount.clone());
                 }

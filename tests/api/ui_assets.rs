@@ -266,6 +266,11 @@ async fn all_series_refuses_a_bad_window_or_step_in_plain_words() {
         ("step=0s", "step"),
         ("step=500ms", "step"),
         ("step=1s&since=2020-01-01T00:00:00Z", "too many"),
+        // A chart needs no more than 2000 buckets (one per 2 px of 4K).
+        (
+            &format!("step=1m&since={}", q(now - Duration::days(2))),
+            "at most 2000",
+        ),
         (
             &format!("since={}&until={}", q(now), q(now - Duration::hours(1))),
             "before",

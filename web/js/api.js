@@ -91,9 +91,15 @@
     dlg.returnValue = '';
     asking = new Promise((resolve) => {
       dlg.addEventListener('close', () => {
-        const given = dlg.returnValue === 'ok' ? input.value.trim() : '';
+        let given = dlg.returnValue === 'ok' ? input.value.trim() : '';
         input.value = ''; // nor does it linger in the DOM
         asking = null;
+        // A header carries only visible ASCII: anything else would make
+        // every request fail before it leaves the browser.
+        if (given && !/^[\x21-\x7e]+$/.test(given)) {
+          HW.say('That is not a token: tokens are letters, digits and punctuation, without spaces.', 'error');
+          given = '';
+        }
         if (given) HW.token.set(given);
         resolve(given !== '');
       }, { once: true });

@@ -93,7 +93,8 @@
   // (finer could not be seen, and costs the agent work), never finer than
   // the sampler's interval (such buckets would be mostly empty: gaps).
   HW.pickStep = function (spanMs, widthPx, intervalS) {
-    const want = Math.max(spanMs / 1000 / Math.max(10, Math.floor(widthPx / 2)), intervalS || 0);
+    // One bucket per 2 px, 10 to 1000 of them (the agent answers at most 2000).
+    const want = Math.max(spanMs / 1000 / Math.min(1000, Math.max(10, Math.floor(widthPx / 2))), intervalS || 0);
     const [s, name] = STEPS.find(([x]) => x >= want) || STEPS[STEPS.length - 1];
     return { s, name };
   };
@@ -103,9 +104,10 @@
   HW.readHash = function () {
     const p = new URLSearchParams(location.hash.slice(1));
     const r = p.get('range');
-    if (r && HW.RANGES[r]) return { range: r };
+    if (r && Object.hasOwn(HW.RANGES, r)) return { range: r };
     const since = Number(p.get('since')), until = Number(p.get('until'));
-    return since > 0 && until > since ? { since, until } : null;
+    // Within what a Date can hold (±8.64e15 ms).
+    return since > 0 && until > since && until <= 8.64e15 ? { since, until } : null;
   };
 
   HW.writeHash = function (view) {
