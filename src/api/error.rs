@@ -117,6 +117,7 @@ impl From<crate::control::ControlError> for ApiError {
             C::Forbidden(_) => ApiError::Forbidden(detail),
             C::BadRequest(_) => ApiError::BadRequest(detail),
             C::Failed(_) => ApiError::Internal(detail),
+            C::Replaced(_) => ApiError::Conflict(detail),
         }
     }
 }

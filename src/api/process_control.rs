@@ -3,10 +3,14 @@
 use super::{ApiError, AppState, auth::ControlAccess, error::responses::*, processes::pid_of};
 use crate::{
     control::{self, spawn::SpawnRequest},
-    domain::{Nice, Pid, Signal, time::parse_duration},
+    domain::{
+        Nice, Pid, Signal,
+        time::{parse_duration, parse_instant},
+    },
     store::AuditEntry,
 };
 use actix_web::{HttpResponse, delete, patch, post, web};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
@@ -96,6 +100,12 @@ pub struct SignalQuery {
         pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(([0-9]|[1-5][0-9]|60)s|([0-9]{1,4}|[1-5][0-9]{4}|60000)ms)[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
     )]
     wait: Option<String>,
+    /// The process's `create_time` as the process list gave it (RFC 3339):
+    /// when the pid now belongs to a process started at another time (the
+    /// listed one ended and its pid was reused), nothing is signalled and
+    /// the answer is 409.
+    #[param(value_type = Option<String>, format = DateTime)]
+    started: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,6 +126,7 @@ pub struct Signalled {
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 500, response = Internal),
     ),
     security(("bearer" = []))
@@ -129,7 +140,7 @@ async fn signal(
 ) -> Result<web::Json<Signalled>, ApiError> {
     let parsed = parse_signal(&pid, &q);
     let target = pid.to_string();
-    let (pid, sig, wait) = match parsed {
+    let (pid, sig, wait, started) = match parsed {
         Ok(v) => v,
         Err(e) => {
             state
@@ -146,7 +157,11 @@ async fn signal(
     };
     let opened = control::Target::open(pid, None);
     let target = describe(pid, &opened);
-    let (result, gone) = match opened.and_then(|t| t.signal(sig).map(|()| t)) {
+    let checked = opened.and_then(|t| match started {
+        Some(s) => t.expect_started(s).map(|()| t),
+        None => Ok(t),
+    });
+    let (result, gone) = match checked.and_then(|t| t.signal(sig).map(|()| t)) {
         Ok(t) => match wait {
             Some(limit) => (Ok(()), Some(t.wait_gone(limit).await)),
             None => (Ok(()), None),
@@ -172,14 +187,21 @@ async fn signal(
     }))
 }
 
-fn parse_signal(pid: &str, q: &SignalQuery) -> Result<(Pid, Signal, Option<Duration>), ApiError> {
+type SignalArgs = (Pid, Signal, Option<Duration>, Option<DateTime<Utc>>);
+
+fn parse_signal(pid: &str, q: &SignalQuery) -> Result<SignalArgs, ApiError> {
     let pid = pid_of(pid)?;
+    let started = q
+        .started
+        .as_deref()
+        .map(|s| parse_instant("started", s))
+        .transpose()?;
     let sig = q.signal.as_deref().unwrap_or("TERM").parse::<Signal>()?;
     let wait = q.wait.as_deref().map(parse_duration).transpose()?;
     if wait.is_some_and(|w| w > Duration::from_secs(60)) {
         return Err(ApiError::BadRequest("wait: at most 60s".into()));
     }
-    Ok((pid, sig, wait))
+    Ok((pid, sig, wait, started))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -280,7 +302,9 @@ fn outcome_of<T>(
 ) -> (&'static str, String) {
     match r {
         Ok(_) => ("ok", ok_detail),
-        Err(control::ControlError::Forbidden(why)) => ("refused", why.clone()),
+        Err(control::ControlError::Forbidden(why) | control::ControlError::Replaced(why)) => {
+            ("refused", why.clone())
+        }
         Err(e) => ("failed", e.to_string()),
     }
 }

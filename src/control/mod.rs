@@ -23,6 +23,9 @@ pub enum ControlError {
     BadRequest(String),
     #[error("{0}")]
     Failed(String),
+    /// The pid is held by another process than the one the caller saw.
+    #[error("{0}")]
+    Replaced(String),
 }
 
 /// Whether the process is gone: no `/proc/<pid>`, or a zombie (dead, waiting

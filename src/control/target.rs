@@ -91,6 +91,33 @@ impl Target {
         self.pid
     }
 
+    /// When the process started, as the process list's `create_time` says
+    /// it (boot time plus its start in clock ticks, to the millisecond).
+    pub fn started_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let boot = procfs::boot_time_secs().ok()? as f64;
+        let secs = boot + self.start_ticks as f64 / procfs::ticks_per_second() as f64;
+        chrono::DateTime::from_timestamp_millis((secs * 1000.0) as i64)
+    }
+
+    /// Refuses this process unless it started at `expected` (to within a
+    /// tick or two): a listed process whose pid was freed and reused since
+    /// is not the one the caller meant.
+    pub fn expect_started(
+        &self,
+        expected: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ControlError> {
+        let started = self.started_at();
+        match started {
+            Some(s) if (s - expected).num_milliseconds().abs() <= 50 => Ok(()),
+            _ => Err(ControlError::Replaced(format!(
+                "pid {} is now another process (started {}, not {}): the one listed has ended; nothing was done",
+                self.pid.get(),
+                started.map_or_else(|| "at an unknown time".into(), crate::domain::time::rfc3339),
+                crate::domain::time::rfc3339(expected),
+            ))),
+        }
+    }
+
     pub fn start_ticks(&self) -> u64 {
         self.start_ticks
     }

@@ -126,3 +126,65 @@ async fn another_name_for_an_allowed_program_is_not_allowed() {
     assert_eq!(r.status, 201, "{}", r.text());
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_signal_for_a_process_started_at_another_time_is_refused_and_nothing_is_sent() {
+    let app = spawn_app().await;
+    let mut child = Command::new("sleep").arg("300").spawn().unwrap();
+    let pid = child.id();
+    let listed = app.get(&format!("/api/v1/processes/{pid}")).await.json();
+    let started: chrono::DateTime<chrono::Utc> = listed["create_time"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no create_time: {listed}"))
+        .parse()
+        .unwrap();
+    let q = |t: chrono::DateTime<chrono::Utc>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .replace('+', "%2B")
+    };
+    // What a page drawn before the pid was reused would send.
+    let other = started - chrono::Duration::seconds(7);
+    let r = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/processes/{pid}?signal=KILL&started={}", q(other)),
+            Some(CONTROL_TOKEN),
+            None,
+        )
+        .await;
+    let detail = r.problem(409);
+    assert!(detail.contains("another process"), "{detail}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(child.try_wait().unwrap().is_none(), "it was signalled");
+    let r = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/processes/{pid}?signal=TERM&started={}", q(started)),
+            Some(CONTROL_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(15)
+    );
+    let audit = app
+        .request("GET", "/api/v1/audit", Some(CONTROL_TOKEN), None)
+        .await
+        .json();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "refused"
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("another process")),
+        "{audit}"
+    );
+    app.stop().await;
+}

@@ -194,6 +194,9 @@
     cell(tr, 'cpu', HW.num(p.cpu_percent, 1));
     cell(tr, 'mem', HW.num(p.memory_percent, 1));
     cell(tr, 'started', HW.when(p.create_time));
+    // Sent with a kill: the agent refuses (409) if the pid has been reused
+    // by another process since this row was drawn.
+    tr.dataset.started = p.create_time || '';
     return tr;
   }
 
@@ -227,7 +230,8 @@
     b.disabled = true;
     // wait=2s: the answer says whether the process is gone, which is what
     // the person clicking wants to know.
-    HW.act('Kill ' + what, () => HW.request('DELETE', 'api/v1/processes/' + pid + '?signal=TERM&wait=2s'),
+    HW.act('Kill ' + what, () => HW.request('DELETE', 'api/v1/processes/' + pid + '?signal=TERM&wait=2s' +
+      (tr.dataset.started ? '&started=' + encodeURIComponent(tr.dataset.started) : '')),
       (r) => 'Sent TERM to ' + what + (r.gone === false ? '; it was still running 2 s later.' : '; it has ended.'))
       .finally(() => {
         b.disabled = false;
