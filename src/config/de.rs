@@ -51,9 +51,12 @@ fn bounded<'de, D: Deserializer<'de>>(
 pub fn service_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
     let plain = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
-    if s.is_empty() || s.len() > 64 || !s.chars().all(plain) {
+    // `.` and `..` are path segments a URL resolves away: their routes
+    // would be another route's.
+    let dots = s.chars().all(|c| c == '.');
+    if s.is_empty() || s.len() > 64 || !s.chars().all(plain) || dots {
         return Err(serde::de::Error::custom(format!(
-            "service name '{s}': use 1 to 64 letters, digits, '.', '_', '@' or '-'"
+            "service name '{s}': use 1 to 64 letters, digits, '.', '_', '@' or '-', not only dots"
         )));
     }
     Ok(s)
