@@ -784,10 +784,34 @@ async function phone() {
     );
     await cspViolations(page, name);
     if (options.isMobile) {
+      await swipeZoom(ctx, page);
       await phoneColours(page);
     }
     await ctx.close();
   }
+}
+
+// On a phone a sideways swipe across a chart zooms as a mouse drag does
+// (real touch events, through the DevTools protocol).
+async function swipeZoom(ctx, page) {
+  const over = page.locator('#charts section.chart[data-metric="cpu"] .u-over');
+  await over.scrollIntoViewIfNeeded();
+  const box = await over.boundingBox();
+  if (!box) throw new Error("the cpu chart has no .u-over (uPlot's plot area)");
+  const prev = lastSeries(page);
+  const n = page.__series.length;
+  const cdp = await ctx.newCDPSession(page);
+  const y = box.y + box.height / 2;
+  const at = (f) => [{ x: box.x + box.width * f, y }];
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: at(0.3) });
+  for (const f of [0.4, 0.5, 0.6]) await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: at(f) });
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  const next = await until(() => page.__series.length > n && page.__series[page.__series.length - 1], 15_000, `a ${SERIES} request after the swipe`)
+    .catch((e) => e);
+  const ok = !(next instanceof Error) && next.until - next.since < (prev.until - prev.since) * 0.6 &&
+    next.since >= prev.since - prev.step * 1000 && next.until <= prev.until + prev.step * 1000;
+  check(ok, 'phone: a sideways swipe across a chart fetches a narrower window inside the old one',
+    () => (next instanceof Error ? next.message : `previous ${fmt(prev)}, new ${fmt(next)}`));
 }
 
 async function phoneColours(page) {

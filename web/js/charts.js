@@ -89,6 +89,7 @@
       hooks: { setSelect: [onSelect], draw: [() => onDraw(c)] },
     };
     c.u = new uPlot(opts, c.data, c.plot);
+    touchZoom(c.u);
     if (c.win) c.u.setScale('x', { min: c.win.since / 1000, max: c.win.until / 1000 });
   }
 
@@ -97,6 +98,24 @@
       firstMarked = true;
       performance.mark('hw:first-chart');
     }
+  }
+
+  // uPlot's drag is mouse-only: on a phone a one-finger sideways swipe
+  // across the plot zooms the same way (CSS leaves it vertical scrolling
+  // only, touch-action: pan-y, so the page does not take the swipe).
+  function touchZoom(u) {
+    let x0 = null;
+    const xOf = (t) => t.clientX - u.over.getBoundingClientRect().left;
+    u.over.addEventListener('touchstart', (e) => {
+      x0 = e.touches.length === 1 ? xOf(e.touches[0]) : null;
+    }, { passive: true });
+    u.over.addEventListener('touchend', (e) => {
+      const t = e.changedTouches[0];
+      if (x0 === null || !t) return;
+      const [a, b] = [x0, xOf(t)].sort((p, q) => p - q);
+      x0 = null;
+      if (b - a >= 30) HW.app.zoom(u.posToVal(Math.max(0, a), 'x') * 1000, u.posToVal(b, 'x') * 1000);
+    }, { passive: true });
   }
 
   function onSelect(u) {
