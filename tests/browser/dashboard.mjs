@@ -533,6 +533,10 @@ async function zoom(page) {
     return c && c.until - c.since > 360 * DAY ? c : null;
   }, 15_000, 'the cpu chart back over a year after a double-click').catch((e) => e);
   check(!(back instanceof Error), 'a double-click resets the zoom to the whole year', back instanceof Error ? back.message : '');
+  // The request is recorded from Playwright's events, which may come a
+  // little after the chart has drawn its answer: wait for it.
+  await until(() => page.__series.slice(m).some((r) => r.status === 200 && r.until - r.since > 360 * DAY), 5_000, 'the year fetched again')
+    .catch(() => null);
   const refetched = page.__series.slice(m);
   check(
     refetched.some((r) => r.status === 200 && r.until - r.since > 360 * DAY),
