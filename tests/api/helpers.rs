@@ -34,6 +34,26 @@ pub struct Response {
 }
 
 impl Response {
+    /// The whole answer (up to 64 MiB), as it came.
+    pub async fn read<S>(res: &mut awc::ClientResponse<S>) -> Self
+    where
+        S: futures_core::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+            + Unpin,
+    {
+        let body = res.body().limit(64 << 20).await.unwrap().to_vec();
+        Response {
+            status: res.status().as_u16(),
+            content_type: res
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+            headers: res.headers().clone(),
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -144,18 +164,7 @@ impl TestApp {
                 .unwrap(),
             None => req.send().await.unwrap(),
         };
-        let body = res.body().limit(64 << 20).await.unwrap().to_vec();
-        let response = Response {
-            status: res.status().as_u16(),
-            content_type: res
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned(),
-            headers: res.headers().clone(),
-            body,
-        };
+        let response = Response::read(&mut res).await;
         contract::check(
             method,
             path,

@@ -14,19 +14,7 @@ async fn fetch(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Response 
     for (k, v) in headers {
         req = req.insert_header((*k, *v));
     }
-    let mut res = req.send().await.unwrap();
-    let body = res.body().limit(16 << 20).await.unwrap().to_vec();
-    Response {
-        status: res.status().as_u16(),
-        content_type: res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned(),
-        headers: res.headers().clone(),
-        body,
-    }
+    Response::read(&mut req.send().await.unwrap()).await
 }
 
 fn header<'a>(r: &'a Response, name: &str) -> &'a str {
