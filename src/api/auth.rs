@@ -133,7 +133,8 @@ impl Auth {
         CallerName::of(&self.identify(req))
     }
 
-    fn require(&self, req: &HttpRequest, scope: Scope) -> Result<Identity, ApiError> {
+    /// The caller if it may use a route of `scope`, else the refusal.
+    pub(crate) fn require(&self, req: &HttpRequest, scope: Scope) -> Result<Identity, ApiError> {
         self.require_with(req, scope, self.public_read)
     }
 

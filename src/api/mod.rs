@@ -22,6 +22,7 @@ mod openapi;
 mod probes;
 mod proc_lane;
 mod process_control;
+mod process_list;
 mod processes;
 mod request_log;
 mod routes;

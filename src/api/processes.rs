@@ -83,6 +83,10 @@ impl ListQuery {
 
 /// Processes, filtered, sorted and paged, with the total before paging.
 /// `cpu_percent` is per core: 100 means one core fully busy, as in top.
+/// A command line is read up to its first 4 KiB (`cmdline_truncated` says
+/// when there was more), and an answer holds at most 8 MiB of processes:
+/// past that it stops short of `limit` with `truncated` true, and the rest
+/// is asked for with `offset`.
 #[utoipa::path(
     tag = "processes",
     params(ListQuery),
@@ -103,10 +107,18 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let mut query = q.parse()?;
     query.view = view_of(&who);
-    state
+    let (body, _) = state
         .processes
-        .json(move |reader| Ok(reader.list(&query)))
-        .await
+        .run(move |reader| super::process_list::write(reader, &query))
+        .await?;
+    Ok(listing(body))
+}
+
+/// A listing's answer, written by `process_list::write`.
+pub fn listing(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 /// A caller without a token sees what an unprivileged local user would.

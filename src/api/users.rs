@@ -50,14 +50,15 @@ async fn processes(
     query.view = super::processes::view_of(&who);
     let username = username.into_inner();
     query.user = Some(username.clone());
-    state
+    let (body, _) = state
         .processes
-        .json(move |reader| {
-            let page = reader.list(&query);
-            if page.total == 0 && !reader.user_exists(&username) {
+        .run(move |reader| {
+            let (body, total) = super::process_list::write(reader, &query)?;
+            if total == 0 && !reader.user_exists(&username) {
                 return Err(ApiError::NotFound(format!("no user is named '{username}'")));
             }
-            Ok(page)
+            Ok((body, total))
         })
-        .await
+        .await?;
+    Ok(super::processes::listing(body))
 }

@@ -3,6 +3,7 @@
 //! differences between two readings), primed once when it is made.
 
 mod agent;
+pub mod cmdline;
 pub mod dirs;
 mod host;
 mod io;

@@ -267,7 +267,13 @@ fn errno(pid: u32, what: &str, e: Errno) -> ControlError {
 fn describe(pid: i32) -> Option<String> {
     let p = Process::new(pid).ok()?;
     let name = p.stat().ok()?.comm;
-    let cmd = p.cmdline().unwrap_or_default().join(" ");
+    let cmd = p
+        .open_relative("cmdline")
+        .ok()
+        .and_then(|f| crate::collect::cmdline::read(f).ok())
+        .unwrap_or_default()
+        .args
+        .join(" ");
     Some(if cmd.is_empty() {
         name
     } else {

@@ -24,6 +24,7 @@ mod notifiers;
 mod openapi;
 mod packaging;
 mod privileges;
+mod process_bounds;
 mod processes;
 mod request_log;
 mod rollups;

@@ -128,6 +128,14 @@ impl FieldSet {
         self
     }
 
+    /// This set with one field less.
+    pub fn without_field(mut self, name: &str) -> Self {
+        if let Some(i) = Self::index(name) {
+            self.0 &= !(1 << i);
+        }
+        self
+    }
+
     /// The fields in both sets.
     pub fn intersect(self, other: FieldSet) -> Self {
         Self(self.0 & other.0)

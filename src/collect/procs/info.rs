@@ -13,7 +13,13 @@ pub struct ProcessInfo {
     pub pid: u32,
     pub ppid: Option<u32>,
     pub name: Option<String>,
+    /// The arguments, of at most the first 4 KiB (4,096 bytes) of the
+    /// command line; the same bound for every reader of it.
     pub cmdline: Option<Vec<String>>,
+    /// Written with `cmdline`: true when the command line was longer than
+    /// 4 KiB and `cmdline` holds its first 4 KiB only (the last argument
+    /// may be cut); null when `cmdline` is.
+    pub cmdline_truncated: Option<bool>,
     pub exe: Option<String>,
     pub cwd: Option<String>,
     pub username: Option<String>,
@@ -139,7 +145,10 @@ impl Serialize for ProcessInfo {
                 "pid" => m.serialize_entry(name, &self.pid)?,
                 "ppid" => m.serialize_entry(name, &self.ppid)?,
                 "name" => m.serialize_entry(name, &self.name)?,
-                "cmdline" => m.serialize_entry(name, &self.cmdline)?,
+                "cmdline" => {
+                    m.serialize_entry(name, &self.cmdline)?;
+                    m.serialize_entry("cmdline_truncated", &self.cmdline_truncated)?;
+                }
                 "exe" => m.serialize_entry(name, &self.exe)?,
                 "cwd" => m.serialize_entry(name, &self.cwd)?,
                 "username" => m.serialize_entry(name, &self.username)?,

@@ -13,7 +13,7 @@ pub use info::ProcessInfo;
 
 use read::{Context, CpuSample};
 use serde::Serialize;
-use std::{collections::HashMap, time::Instant};
+use std::{collections::HashMap, ops::ControlFlow, time::Instant};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,10 @@ impl View {
 pub struct ProcessList {
     pub total: usize,
     pub processes: Vec<ProcessInfo>,
+    /// True when the answer stopped short of the page asked for because it
+    /// reached its size bound; the rest follows from `offset` plus the
+    /// number of `processes` answered.
+    pub truncated: bool,
 }
 
 /// A user running processes.
@@ -90,6 +94,9 @@ pub struct ProcessReader {
 
 /// How old a CPU baseline gets before a new reading replaces it.
 const BASELINE_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many processes a listing's second phase reads at once.
+const BATCH: usize = 64;
 
 /// Below this much work (processes × weight) one thread reads faster than two.
 const PARALLEL_FROM: usize = 256;
@@ -181,54 +188,90 @@ impl ProcessReader {
         out
     }
 
-    pub fn list(&mut self, q: &Query) -> ProcessList {
+    /// A listing: the processes of the page `q` asks for, in order, each
+    /// handed to `each` as soon as it is read, until `each` says stop.
+    /// Answers how many matched before paging. The page is read a batch
+    /// at a time, so what a listing holds is a batch, not the table.
+    pub fn list_each(
+        &mut self,
+        q: &Query,
+        mut each: impl FnMut(ProcessInfo) -> ControlFlow<()>,
+    ) -> usize {
         let all = pids();
         // Phase one: what filtering and sorting need, for every process.
-        let mut cheap = q
+        // Command lines only to match a name, and not kept past it.
+        let cheap = q
             .fields
             .intersect(FieldSet::cheap())
             .with("name")
-            .with("username");
-        if q.name.is_some() {
-            cheap = cheap.with("cmdline");
-        }
-        let mut rows = self.read_all(&all, cheap);
+            .with("username")
+            .without_field("cmdline");
+        let first = if q.name.is_some() {
+            cheap.with("cmdline")
+        } else {
+            cheap
+        };
+        let mut rows = self.read_all(&all, first);
         // Forget processes that are gone, so the map stays the size of the table.
         let live: std::collections::HashSet<u32> = all.iter().copied().collect();
         self.last_cpu.retain(|pid, _| live.contains(pid));
-        rows.retain(|(p, _)| matches(p, q));
+        rows.retain_mut(|(p, _)| {
+            let keep = matches(p, q);
+            p.cmdline = None;
+            keep
+        });
         sort(&mut rows, q.sort, q.descending);
         let total = rows.len();
-        let page: Vec<ProcessInfo> = rows
+        let page = rows
             .into_iter()
             .skip(q.offset)
             .take(q.limit.unwrap_or(usize::MAX))
-            .map(|(p, _)| p)
-            .collect();
+            .map(|(p, _)| p);
+        if q.fields.within(cheap) {
+            for mut p in page {
+                p.fields = Some(q.fields);
+                if each(p).is_break() {
+                    break;
+                }
+            }
+            return total;
+        }
         // Phase two: the fields asked for, for the page only.
-        let processes = if q.fields.within(cheap) {
-            page.into_iter()
-                .map(|mut p| {
-                    p.fields = Some(q.fields);
-                    p
-                })
-                .collect()
-        } else {
-            // Keep phase one's CPU %: it is what the page was sorted by, and
-            // a second reading moments later would measure almost no time.
-            let cpu: HashMap<u32, Option<f64>> =
-                page.iter().map(|p| (p.pid, p.cpu_percent)).collect();
-            let pids: Vec<u32> = page.iter().map(|p| p.pid).collect();
-            self.read_all(&pids, q.view.readable(q.fields))
-                .into_iter()
-                .map(|(mut p, _)| {
-                    p.cpu_percent = cpu.get(&p.pid).copied().flatten();
-                    p.fields = Some(q.fields);
-                    p
-                })
-                .collect()
-        };
-        ProcessList { total, processes }
+        let page: Vec<ProcessInfo> = page.collect();
+        let readable = q.view.readable(q.fields);
+        for batch in page.chunks(BATCH) {
+            let pids: Vec<u32> = batch.iter().map(|p| p.pid).collect();
+            let mut read = self.read_all(&pids, readable).into_iter().peekable();
+            for seen in batch {
+                // A process that exited since phase one is left out.
+                let Some((mut p, _)) = read.next_if(|(p, _)| p.pid == seen.pid) else {
+                    continue;
+                };
+                // Keep phase one's CPU %: it is what the page was sorted by,
+                // and a second reading moments later would measure almost
+                // no time.
+                p.cpu_percent = seen.cpu_percent;
+                p.fields = Some(q.fields);
+                if each(p).is_break() {
+                    return total;
+                }
+            }
+        }
+        total
+    }
+
+    /// A listing, whole (see [`ProcessReader::list_each`]).
+    pub fn list(&mut self, q: &Query) -> ProcessList {
+        let mut processes = Vec::new();
+        let total = self.list_each(q, |p| {
+            processes.push(p);
+            ControlFlow::Continue(())
+        });
+        ProcessList {
+            total,
+            processes,
+            truncated: false,
+        }
     }
 
     /// Every field of one process, as `view` may see it; `None` when there

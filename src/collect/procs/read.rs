@@ -65,8 +65,12 @@ pub fn read(
     let rss = stat.rss * ctx.page_size;
     info.memory_percent = Some(crate::domain::check::percent(rss, ctx.mem_total));
     info.io_delay_seconds = stat.delayacct_blkio_ticks.map(|t| t as f64 / tps);
-    if want.has("cmdline") {
-        info.cmdline = p.cmdline().ok();
+    if want.has("cmdline")
+        && let Ok(c) = p.open_relative("cmdline").map(crate::collect::cmdline::read)
+        && let Ok(c) = c
+    {
+        info.cmdline = Some(c.args);
+        info.cmdline_truncated = Some(c.truncated);
     }
     if want.has("memory_info") {
         let statm = p.statm().ok();

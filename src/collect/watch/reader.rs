@@ -11,7 +11,6 @@ use crate::collect::CollectError;
 use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
 use std::{
     fs::File,
-    io::Read,
     os::{fd::OwnedFd, unix::fs::FileExt},
     sync::{
         Arc,
@@ -22,9 +21,6 @@ use std::{
 
 /// Bytes of a command line kept in a sample, for messages.
 pub const CMDLINE_SHORT: usize = 200;
-/// Bytes of a command line a regex sees (and a long name's `argv[0]` is
-/// taken from): the first 4 KiB.
-const CMDLINE_MAX: u64 = 4 * 1024;
 /// The most `stat` files one reader keeps open. Anyone can start processes
 /// that match a rule; past this many, the others' `stat` is opened, read and
 /// closed at each refresh, so they cannot use up the agent's descriptors.
@@ -224,12 +220,12 @@ impl Reader {
 
     /// Reads `cmdline` into `self.cmdline`, its arguments joined by spaces
     /// as `ps` shows them (in place: no copy), and notes where `argv[0]`
-    /// ends.
+    /// ends. A regex sees the first `cmdline::MAX` bytes, as the API shows.
     fn read_cmdline(&mut self, pid: u32) -> bool {
         self.cmdline.clear();
         let read = self
             .open(pid, "cmdline")
-            .is_some_and(|f| f.take(CMDLINE_MAX).read_to_end(&mut self.cmdline).is_ok());
+            .is_some_and(|f| crate::collect::cmdline::read_raw(f, &mut self.cmdline).is_ok());
         if self.cmdline.last() == Some(&0) {
             self.cmdline.pop();
         }
