@@ -159,6 +159,7 @@ impl Application {
             watchdog,
             system: Mutex::new(SystemReader::new()?),
             agent: Mutex::new(AgentReader::new()),
+            hosts: api::host_check::AllowedHosts::new(addr.ip(), &settings.server.allowed_hosts),
             shutdown: shutdown.clone(),
         });
         let api_doc = api::openapi();

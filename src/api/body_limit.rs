@@ -47,8 +47,11 @@ pub async fn limit_body(
     if let Err(e) = control_caller(&req) {
         return refuse(req, e);
     }
-    let too_large =
-        || ApiError::PayloadTooLarge(format!("the request body is over the limit of {MAX_BODY} bytes"));
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "the request body is over the limit of {MAX_BODY} bytes"
+        ))
+    };
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return refuse(req, too_large());
     }

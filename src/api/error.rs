@@ -46,6 +46,9 @@ pub enum ApiError {
     RequestTimeout(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request names a host this agent does not answer to.
+    #[error("{0}")]
+    Misdirected(String),
     #[error("{0}")]
     Unavailable(String),
     /// Too much of one kind of work is waiting; the client may retry.
@@ -139,6 +142,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Misdirected(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -286,6 +290,13 @@ pub mod responses {
         content_type = "application/problem+json"
     )]
     pub struct RequestTimeout(#[allow(dead_code)] Problem);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "The Host header names a host this agent does not answer to (see server.allowed_hosts)",
+        content_type = "application/problem+json"
+    )]
+    pub struct Misdirected(#[allow(dead_code)] Problem);
 
     #[derive(ToResponse)]
     #[response(

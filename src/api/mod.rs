@@ -15,6 +15,7 @@ pub mod error;
 mod export;
 mod health;
 mod history;
+pub mod host_check;
 mod jobs;
 mod metrics;
 mod notifications;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub watchdog: Arc<Watchdog>,
     pub system: Mutex<SystemReader>,
     pub agent: Mutex<AgentReader>,
+    /// The names requests may carry in `Host` (see `host_check`).
+    pub hosts: host_check::AllowedHosts,
     pub shutdown: CancellationToken,
 }
 
@@ -180,6 +183,8 @@ pub fn app(
     .default_service(web::to(routes::fallback))
     .wrap(middleware::from_fn(body_limit::limit_body))
     .wrap(middleware::from_fn(audit_trail::audit_refusals))
+    // Before anything else reads the request: a misdirected one is not ours.
+    .wrap(middleware::from_fn(host_check::check_host))
     .wrap(middleware::ErrorHandlers::new().default_handler(error::ensure_problem))
     // Outermost, so the line has the status the caller gets.
     .wrap(middleware::from_fn(request_log::log))

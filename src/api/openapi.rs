@@ -29,7 +29,7 @@ use utoipa::{
         schemas(Problem, super::sampler::StartRequest),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, RequestTimeout,
-            UnsupportedMediaType, Internal, BadGateway, Unavailable, Overloaded, GatewayTimeout
+            UnsupportedMediaType, Misdirected, Internal, BadGateway, Unavailable, Overloaded, GatewayTimeout
         )
     ),
     tags(
@@ -101,7 +101,8 @@ pub enum MetricName {
 }
 
 /// Adds the answers that do not depend on the handler: 413 and 408 on every
-/// route (the body limit is checked before any handler runs), and 401 on every
+/// route (the body limit is checked before any handler runs), 421 on every
+/// route (so is the `Host` header), and 401 on every
 /// route that reads a token (a bad token is refused even where none is needed).
 pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
     for item in api.paths.paths.values_mut() {
@@ -128,6 +129,7 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
             };
             add("413", "PayloadTooLarge");
             add("408", "RequestTimeout");
+            add("421", "Misdirected");
             if takes_token {
                 add("401", "Unauthorized");
             }

@@ -28,6 +28,32 @@ pub fn workers<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     bounded(d, 1, 64, "workers")
 }
 
+/// `server.allowed_hosts`: host names (`*.name` for a domain and its
+/// subdomains), addresses (one the agent is reached at through a NAT), or
+/// `*`; what a `Host` header could match, nothing else.
+pub fn allowed_hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    for n in &names {
+        let name = n.strip_prefix("*.").unwrap_or(n);
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        let ok = n == "*"
+            || n.parse::<std::net::IpAddr>().is_ok()
+            || (name.len() <= 253 && name.trim_end_matches('.').split('.').all(label_ok));
+        if !ok {
+            return Err(serde::de::Error::custom(format!(
+                "allowed_hosts: '{n}' is not a host name; write names such as \
+                 'monitor.example.org', '*.example.org' for a domain, an address, or '*' for any"
+            )));
+        }
+    }
+    Ok(names)
+}
+
 pub fn top_processes<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     bounded(d, 0, 100, "top_processes")
 }

@@ -7,7 +7,8 @@ mod de;
 pub mod watchdog;
 
 use de::{
-    duration, health_url, interval, service_name, sha256_hex, spawn_env, top_processes, workers,
+    allowed_hosts, duration, health_url, interval, service_name, sha256_hex, spawn_env,
+    top_processes, workers,
 };
 use serde::Deserialize;
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
@@ -40,6 +41,11 @@ pub struct ServerSettings {
     /// instead of HTTP.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Host names requests may name besides the agent's addresses,
+    /// `localhost` and the host's own name; `*.name` for a domain, `*` for
+    /// any (behind a proxy that checks names itself).
+    #[serde(deserialize_with = "allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +206,7 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             workers: 2,
             tls_cert: None,
+            allowed_hosts: Vec::new(),
             tls_key: None,
         }
     }

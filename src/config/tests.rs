@@ -363,3 +363,28 @@ fn a_rollup_retention_shorter_than_the_raw_one_is_refused_naming_both_keys() {
     let s = parse("[storage]\nretention = \"2y\"\n", &[]).unwrap();
     assert_eq!(s.storage.rollup_retention, s.storage.retention);
 }
+
+#[test]
+fn allowed_hosts_take_names_wildcards_and_addresses_only() {
+    let s = parse(
+        "[server]\nallowed_hosts = [\"monitor.example\", \"*.fleet.example\", \"10.0.0.5\", \"*\"]\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.server.allowed_hosts.len(), 4);
+    assert!(parse("", &[]).unwrap().server.allowed_hosts.is_empty());
+    for bad in ["evil.example/x", "a b", "", "*evil", "host:80", "http://x"] {
+        let text = format!("[server]\n\nallowed_hosts = [{bad:?}]\n");
+        let m = parse(&text, &[]).unwrap_err().to_string();
+        assert!(
+            m.contains("allowed_hosts") && m.contains("line 3"),
+            "{bad}: {m}"
+        );
+    }
+    let s = parse(
+        "",
+        &[("HOSTWATCH_SERVER__ALLOWED_HOSTS", "[\"hostwatch\"]")],
+    )
+    .unwrap();
+    assert_eq!(s.server.allowed_hosts, ["hostwatch"]);
+}

@@ -34,7 +34,7 @@ async fn status_of(base: &str, request: Vec<u8>) -> String {
 fn declared(method: &str, path: &str, token: Option<&str>, size: usize) -> Vec<u8> {
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {size}\r\nConnection: close\r\n\r\n{}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: {size}\r\nConnection: close\r\n\r\n{}",
         "x".repeat(size)
     )
     .into_bytes()
@@ -43,7 +43,7 @@ fn declared(method: &str, path: &str, token: Option<&str>, size: usize) -> Vec<u
 fn chunked(method: &str, path: &str, token: Option<&str>, size: usize) -> Vec<u8> {
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )
     .into_bytes();
     let chunk = vec![b'x'; 4096];
@@ -119,7 +119,7 @@ async fn a_body_from_a_caller_without_a_control_token_is_refused_unread() {
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             // The headers, and a first chunk; the rest never comes.
             let head = format!(
-                "POST /api/v1/processes HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{{\"command\":\"/bin"
+                "POST /api/v1/processes HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{{\"command\":\"/bin"
             );
             s.write_all(head.as_bytes()).unwrap();
             let mut buf = [0u8; 512];
@@ -129,7 +129,10 @@ async fn a_body_from_a_caller_without_a_control_token_is_refused_unread() {
         .await
         .unwrap();
         let want = if token.is_none() { "401" } else { "403" };
-        assert!(out.starts_with(&format!("HTTP/1.1 {want}")), "{token:?}: {out}");
+        assert!(
+            out.starts_with(&format!("HTTP/1.1 {want}")),
+            "{token:?}: {out}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "answered after {:?}",

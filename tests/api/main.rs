@@ -16,6 +16,7 @@ mod files;
 mod fleet;
 mod generate;
 mod helpers;
+mod host_check;
 mod lifecycle;
 mod limits;
 mod load;

@@ -78,7 +78,10 @@ async fn huge_command_lines_cost_an_anonymous_listing_a_bounded_answer_and_memor
         res.body.len()
     );
     // Without the bound the agent held the whole table of gigabytes.
-    assert!(grew < 64 << 10, "peak RSS grew by {grew} KiB for one listing");
+    assert!(
+        grew < 64 << 10,
+        "peak RSS grew by {grew} KiB for one listing"
+    );
 
     let v = res.json();
     assert_eq!(v["truncated"], false, "a few megabytes is under the bound");
@@ -93,7 +96,11 @@ async fn huge_command_lines_cost_an_anonymous_listing_a_bounded_answer_and_memor
         // sh, -c, the script, the tag: then the huge arguments, cut.
         assert_eq!(args[3], tag.as_str());
         // Each argument and the NUL after it; the last, cut, has none.
-        let bytes: usize = args.iter().map(|a| a.as_str().unwrap().len() + 1).sum::<usize>() - 1;
+        let bytes: usize = args
+            .iter()
+            .map(|a| a.as_str().unwrap().len() + 1)
+            .sum::<usize>()
+            - 1;
         assert!(bytes <= 4096, "pid {pid}: {bytes} bytes of command line");
     }
 
@@ -131,7 +138,10 @@ async fn a_short_command_line_is_whole_and_not_truncated() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let p = found.expect("the process shows its command line");
-    assert_eq!(p["cmdline"], serde_json::json!(["sh", "-c", "read _", tag, "one", "two"]));
+    assert_eq!(
+        p["cmdline"],
+        serde_json::json!(["sh", "-c", "read _", tag, "one", "two"])
+    );
     assert_eq!(p["cmdline_truncated"], false);
     drop(child.stdin.take());
     let _ = child.kill();

@@ -66,7 +66,9 @@ pub fn read(
     info.memory_percent = Some(crate::domain::check::percent(rss, ctx.mem_total));
     info.io_delay_seconds = stat.delayacct_blkio_ticks.map(|t| t as f64 / tps);
     if want.has("cmdline")
-        && let Ok(c) = p.open_relative("cmdline").map(crate::collect::cmdline::read)
+        && let Ok(c) = p
+            .open_relative("cmdline")
+            .map(crate::collect::cmdline::read)
         && let Ok(c) = c
     {
         info.cmdline = Some(c.args);
