@@ -73,6 +73,11 @@ impl StopHandle {
 /// small /proc reads. Process listings have a lane of their own.
 const BLOCKING_PER_WORKER: usize = 2;
 
+/// How long a connection may stay open with no request.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// How long a request's line and headers may take to arrive.
+const HEAD_TIME: Duration = Duration::from_secs(5);
+
 /// How long in-flight requests get to finish on shutdown.
 const DRAIN: Duration = Duration::from_secs(2);
 
@@ -146,6 +151,10 @@ impl Application {
             shutdown.clone(),
         )));
 
+        let connections = api::slow_clients::Connections::new();
+        tasks.push(tokio::spawn(
+            Arc::clone(&connections).watch(shutdown.clone()),
+        ));
         let (processes, proc_lane) =
             ProcLane::start(shutdown.clone()).map_err(StartupError::Thread)?;
         let state = web::Data::new(AppState {
@@ -160,6 +169,9 @@ impl Application {
             system: Mutex::new(SystemReader::new()?),
             agent: Mutex::new(AgentReader::new()),
             hosts: api::host_check::AllowedHosts::new(addr.ip(), &settings.server.allowed_hosts),
+            answers: api::answer_budget::AnswerBudget::default(),
+            exports: api::Exports::default(),
+            connections: Arc::clone(&connections),
             shutdown: shutdown.clone(),
         });
         let api_doc = api::openapi();
@@ -169,11 +181,19 @@ impl Application {
         );
         drop(api_doc);
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
+        let watched = Arc::clone(&connections);
         let server = HttpServer::new(move || api::app(state.clone(), table.clone(), doc.clone()))
             .workers(settings.server.workers)
             // SQLite calls are short and there are two readers: a few
             // blocking threads per worker are all that can be busy at once.
             .worker_max_blocking_threads(BLOCKING_PER_WORKER)
+            // Said, not left to defaults: an idle connection closes after
+            // KEEP_ALIVE, a request's head must arrive within HEAD_TIME,
+            // and an answer its client stops reading is cut (slow_clients).
+            .keep_alive(KEEP_ALIVE)
+            .client_request_timeout(HEAD_TIME)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .on_connect(move |conn, ext| watched.on_connect(conn, ext))
             .disable_signals()
             .shutdown_timeout(DRAIN.as_secs());
         let https = tls.is_some();

@@ -128,6 +128,12 @@ impl Auth {
             .ok_or_else(|| ApiError::Unauthorized("the token is not valid".into()))
     }
 
+    /// Whether the request carries a valid token: such callers have shares
+    /// of the agent's bounded resources that anonymous ones cannot take.
+    pub(crate) fn holds_token(&self, req: &HttpRequest) -> bool {
+        matches!(self.identify(req), Ok(Some(_)))
+    }
+
     /// The caller's name for the log, for a route that did not ask.
     pub(crate) fn caller_name(&self, req: &HttpRequest) -> CallerName {
         CallerName::of(&self.identify(req))

@@ -14,7 +14,7 @@ use std::{
     sync::Arc,
     task::{Context, Poll},
 };
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -22,7 +22,36 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(export);
 }
 
-const PAGE: u32 = 500;
+/// Places for exports under way: one set for callers without a token, one
+/// for those with one.
+pub struct Exports {
+    anonymous: Arc<Semaphore>,
+    tokens: Arc<Semaphore>,
+}
+
+impl Default for Exports {
+    fn default() -> Self {
+        Self {
+            anonymous: Arc::new(Semaphore::new(super::EXPORTS)),
+            tokens: Arc::new(Semaphore::new(super::EXPORTS)),
+        }
+    }
+}
+
+impl Exports {
+    fn place(&self, token_holder: bool) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        let share = if token_holder {
+            &self.tokens
+        } else {
+            &self.anonymous
+        };
+        Arc::clone(share).try_acquire_owned()
+    }
+}
+
+/// Checks per page: what an export holds while its client reads is a few
+/// pages (some hundreds of KiB), so a page is small.
+const PAGE: u32 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -56,17 +85,31 @@ pub struct ExportQuery {
             content((String = "text/csv"), (String = "application/x-ndjson"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 503, response = Overloaded),
     ),
     security((), ("bearer" = []))
 )]
 #[get("/checks/export")]
 async fn export(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     _: ReadAccess,
     q: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let range = TimeRange::parse(q.since.as_deref(), q.until.as_deref())?;
     let format = q.format;
+    // Each export holds pages while its client reads; a few at a time, and
+    // callers with a token have places of their own.
+    let permit = state
+        .exports
+        .place(state.auth.holds_token(&req))
+        .map_err(|_| {
+            ApiError::Overloaded(format!(
+                "{} exports are running for callers like you already; retry in {} s",
+                super::EXPORTS,
+                super::proc_lane::RETRY_AFTER_SECS
+            ))
+        })?;
     let (tx, rx) = mpsc::channel(2);
     let store = Arc::clone(&state.store);
     // Each page is read on a blocking thread and let go of before the next:
@@ -79,7 +122,7 @@ async fn export(
     };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
-        .streaming(Chunks(rx)))
+        .streaming(Chunks { rx, _place: permit }))
 }
 
 async fn produce(store: Arc<Store>, range: TimeRange, format: Format, tx: mpsc::Sender<Bytes>) {
@@ -163,13 +206,17 @@ fn csv_row(out: &mut String, k: &Check) {
     out.push('\n');
 }
 
-/// The response body: chunks as the producer sends them.
-struct Chunks(mpsc::Receiver<Bytes>);
+/// The response body: chunks as the producer sends them, holding the
+/// export's place until it is dropped.
+struct Chunks {
+    rx: mpsc::Receiver<Bytes>,
+    _place: OwnedSemaphorePermit,
+}
 
 impl futures_core::Stream for Chunks {
     type Item = Result<Bytes, std::convert::Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|c| c.map(Ok))
+        self.rx.poll_recv(cx).map(|c| c.map(Ok))
     }
 }

@@ -98,6 +98,12 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
                 a.threads as f64,
             );
         }
+        out.counter(
+            "hostwatch_http_connections_reset_total",
+            "Connections reset because their client stopped reading its answer.",
+            &[],
+            state.connections.reset_count() as f64,
+        );
         out.gauge(
             "hostwatch_database_size_bytes",
             "Database file and WAL.",

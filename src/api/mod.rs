@@ -3,6 +3,7 @@
 
 mod agent;
 mod alerts;
+pub mod answer_budget;
 mod audit;
 mod audit_trail;
 pub mod auth;
@@ -30,6 +31,7 @@ mod routes;
 mod sampler;
 mod services;
 mod silences;
+pub mod slow_clients;
 mod users;
 
 use crate::{
@@ -51,7 +53,12 @@ use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use error::ApiError;
+pub use export::Exports;
 pub use proc_lane::ProcLane;
+
+/// Exports that may run at once, for callers without a token and again
+/// for those with one (see `export`).
+pub const EXPORTS: usize = 2;
 
 /// Largest request body accepted (SPEC §5).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -72,6 +79,12 @@ pub struct AppState {
     pub agent: Mutex<AgentReader>,
     /// The names requests may carry in `Host` (see `host_check`).
     pub hosts: host_check::AllowedHosts,
+    /// What large answers waiting for their clients may hold.
+    pub answers: answer_budget::AnswerBudget,
+    /// Exports under way; each holds a few pages while its client reads.
+    pub exports: export::Exports,
+    /// Open connections, watched for clients that stop reading.
+    pub connections: Arc<slow_clients::Connections>,
     pub shutdown: CancellationToken,
 }
 
@@ -111,6 +124,8 @@ fn configure(cfg: &mut ServiceConfig) {
                 // series, exports, long lists. Not the dashboard's assets
                 // (gzipped already, their ETags name their bytes), nor
                 // /metrics, whose scrape stays as cheap as it was.
+                // Counted before compression, which hides an answer's size.
+                .wrap(middleware::from_fn(answer_budget::charge))
                 .wrap(middleware::Compress::default())
                 .configure(sampler::configure)
                 .configure(history::configure)
@@ -185,6 +200,8 @@ pub fn app(
     .wrap(middleware::from_fn(audit_trail::audit_refusals))
     // Before anything else reads the request: a misdirected one is not ours.
     .wrap(middleware::from_fn(host_check::check_host))
+    // Every answer, however made, is watched until its client has it.
+    .wrap(middleware::from_fn(slow_clients::pace))
     .wrap(middleware::ErrorHandlers::new().default_handler(error::ensure_problem))
     // Outermost, so the line has the status the caller gets.
     .wrap(middleware::from_fn(request_log::log))

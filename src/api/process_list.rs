@@ -10,10 +10,10 @@ use crate::collect::procs::{ProcessReader, Query};
 use std::{io::Write, ops::ControlFlow};
 
 /// The most bytes of processes one listing answers (JSON, before
-/// compression): a few thousand processes with the default fields, a
-/// thousand or so with every field. Past it, `truncated` is true and the
-/// client asks for the rest with `offset`.
-pub const ANSWER_MAX: usize = 8 << 20;
+/// compression): several thousand processes with the default fields,
+/// hundreds with every field. Past it, `truncated` is true and the client
+/// asks for the rest with `offset`.
+pub const ANSWER_MAX: usize = 4 << 20;
 
 /// A listing as `ProcessList` JSON, and how many matched before paging.
 pub fn write(reader: &mut ProcessReader, q: &Query) -> Result<(Vec<u8>, usize), ApiError> {

@@ -84,7 +84,7 @@ impl ListQuery {
 /// Processes, filtered, sorted and paged, with the total before paging.
 /// `cpu_percent` is per core: 100 means one core fully busy, as in top.
 /// A command line is read up to its first 4 KiB (`cmdline_truncated` says
-/// when there was more), and an answer holds at most 8 MiB of processes:
+/// when there was more), and an answer holds at most 4 MiB of processes:
 /// past that it stops short of `limit` with `truncated` true, and the rest
 /// is asked for with `offset`.
 #[utoipa::path(

@@ -33,6 +33,7 @@ mod sampler;
 mod schemathesis;
 mod service_faults;
 mod services;
+mod slow_readers;
 mod storage_faults;
 mod tls;
 mod ui_assets;
