@@ -306,3 +306,23 @@ impl MessageBody for Paced {
         Poll::Ready(Some(Ok(piece)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_body_is_handed_out_in_pieces_whole_and_in_order() {
+        let body: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let mut paced = Paced::new(BoxBody::new(body.clone()), None);
+        assert_eq!(paced.size(), BodySize::Sized(body.len() as u64));
+        let mut out = Vec::new();
+        while let Some(piece) = std::future::poll_fn(|cx| Pin::new(&mut paced).poll_next(cx)).await
+        {
+            let piece = piece.unwrap();
+            assert!(!piece.is_empty() && piece.len() <= PIECE, "{}", piece.len());
+            out.extend_from_slice(&piece);
+        }
+        assert_eq!(out, body);
+    }
+}
