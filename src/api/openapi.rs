@@ -239,12 +239,13 @@ mod tests {
     }
 
     #[test]
-    fn every_operation_documents_413_and_every_token_route_401() {
+    fn every_operation_documents_413_421_and_every_token_route_401() {
         let doc = serde_json::to_value(super::super::openapi()).expect("serializes");
         for (path, item) in doc["paths"].as_object().expect("paths") {
             for (method, op) in item.as_object().expect("item") {
                 let responses = &op["responses"];
                 assert!(responses.get("413").is_some(), "{method} {path}: no 413");
+                assert!(responses.get("421").is_some(), "{method} {path}: no 421");
                 let security = op["security"].as_array().cloned().unwrap_or_default();
                 if security.iter().any(|s| s.get("bearer").is_some()) {
                     assert!(responses.get("401").is_some(), "{method} {path}: no 401");

@@ -108,3 +108,18 @@ mod tests {
         assert_eq!(v["truncated"], false);
     }
 }
+
+#[cfg(test)]
+mod document {
+    #[test]
+    fn the_openapi_document_states_the_command_line_bound_the_readers_use() {
+        let doc = serde_json::to_value(crate::api::openapi()).unwrap();
+        let props = &doc["components"]["schemas"]["ProcessInfo"]["properties"];
+        let said = props["cmdline"]["description"].as_str().unwrap_or_default();
+        let kib = crate::collect::cmdline::MAX / 1024;
+        assert!(said.contains(&format!("{kib} KiB")), "{said}");
+        assert!(props["cmdline_truncated"].is_object(), "{props}");
+        let list = &doc["components"]["schemas"]["ProcessList"]["properties"];
+        assert!(list["truncated"].is_object(), "{list}");
+    }
+}
