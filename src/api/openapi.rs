@@ -102,10 +102,12 @@ pub enum MetricName {
 
 /// Adds the answers that do not depend on the handler: 413 and 408 on every
 /// route (the body limit is checked before any handler runs), 421 on every
-/// route (so is the `Host` header), and 401 on every
+/// route (so is the `Host` header), 503 on every `/api/v1` route (a large
+/// answer past the answer budget, see `answer_budget`) and 401 on every
 /// route that reads a token (a bad token is refused even where none is needed).
 pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
-    for item in api.paths.paths.values_mut() {
+    for (path, item) in api.paths.paths.iter_mut() {
+        let budgeted = path.starts_with("/api/v1/");
         let operations = [
             &mut item.get,
             &mut item.put,
@@ -130,6 +132,9 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
             add("413", "PayloadTooLarge");
             add("408", "RequestTimeout");
             add("421", "Misdirected");
+            if budgeted {
+                add("503", "Overloaded");
+            }
             if takes_token {
                 add("401", "Unauthorized");
             }
