@@ -92,17 +92,21 @@ pub async fn charge(
     }
 }
 
-/// A body and the share of the budget it holds until dropped.
+/// A body and the share of the budget it holds until its last byte is
+/// handed on. It is handed on in pieces: an answer given whole would leave
+/// here at once, its memory held further on, uncounted.
 pub struct Charged {
     body: BoxBody,
-    _permit: Option<OwnedSemaphorePermit>,
+    pending: Bytes,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Charged {
     fn new(body: BoxBody, permit: Option<OwnedSemaphorePermit>) -> Self {
         Self {
             body,
-            _permit: permit,
+            pending: Bytes::new(),
+            permit,
         }
     }
 }
@@ -118,6 +122,11 @@ impl MessageBody for Charged {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        Pin::new(&mut self.body).poll_next(cx)
+        let this = &mut *self;
+        let next = super::slow_clients::poll_piece(&mut this.body, &mut this.pending, cx);
+        if matches!(next, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            this.permit = None;
+        }
+        next
     }
 }

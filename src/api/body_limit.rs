@@ -6,7 +6,7 @@
 //! refused before anything is read, and a chunked body is read at most one
 //! byte past it.
 
-use super::{ApiError, AppState, MAX_BODY, audit_trail};
+use super::{ApiError, AppState, MAX_BODY, audit_trail, routes::RouteTable};
 use crate::config::Scope;
 use actix_web::{
     Error, HttpMessage, ResponseError,
@@ -37,6 +37,11 @@ pub async fn limit_body(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
     if declared.unwrap_or(0) == 0 && !chunked {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    if !routed(&req) {
+        // No route serves this method here: the router's 404 or 405 is
+        // the answer, and it reads no body.
         return Ok(next.call(req).await?.map_into_left_body());
     }
     if !reads_body(&req) {
@@ -86,6 +91,13 @@ pub async fn limit_body(
         req.set_payload(actix_web::dev::Payload::from(body.freeze()));
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Whether a route serves the method asked for on this path.
+fn routed(req: &ServiceRequest) -> bool {
+    let url = Url::new(req.uri().clone());
+    req.app_data::<web::Data<RouteTable>>()
+        .is_none_or(|t| t.serves(req.method().as_str(), url.path()))
 }
 
 /// Whether the route asked for reads a body: a control route taking one

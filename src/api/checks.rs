@@ -94,14 +94,12 @@ async fn list(
     state: web::Data<AppState>,
     _: ReadAccess,
     q: web::Query<ListQuery>,
-) -> Result<web::Json<Vec<Check>>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let range = TimeRange::parse(q.since.as_deref(), q.until.as_deref())?;
     let limit = bounded("limit", q.limit, 100, 1, 1000)?;
     let before = q.before_id;
     let store = Arc::clone(&state.store);
-    Ok(web::Json(
-        blocking(move || Ok(store.checks(range, limit, before)?)).await?,
-    ))
+    super::blocking_json(move || Ok(store.checks(range, limit, before)?)).await
 }
 
 /// The newest check.

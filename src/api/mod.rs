@@ -113,6 +113,25 @@ where
         .map_err(|e| ApiError::Internal(format!("a worker thread failed: {e}")))?
 }
 
+/// Like `blocking`, and the answer is written as JSON there too: a large
+/// answer then waits for its HTTP worker as bytes, counted by the answer
+/// budget, not as the records it was made of while the worker writes
+/// others' (measured: 500 requests for 1,000 checks held 400 MiB so).
+pub async fn blocking_json<T, F>(f: F) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: serde::Serialize,
+{
+    let body = blocking(move || {
+        serde_json::to_vec(&f()?)
+            .map_err(|e| ApiError::Internal(format!("cannot write the answer: {e}")))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
+}
+
 /// Every API route, for the app and for the OpenAPI document alike.
 fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)

@@ -33,6 +33,12 @@ impl RouteTable {
         Self(routes)
     }
 
+    /// Whether some route serves `method` on `path` (HEAD as GET).
+    pub fn serves(&self, method: &str, path: &str) -> bool {
+        let method = if method == "HEAD" { "GET" } else { method };
+        self.allowed(path).contains(&method)
+    }
+
     /// Methods allowed on `path`, across every route that matches it.
     fn allowed(&self, path: &str) -> Vec<&'static str> {
         let mut m: Vec<&'static str> = self

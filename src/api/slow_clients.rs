@@ -285,26 +285,36 @@ impl MessageBody for Paced {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = &mut *self;
-        while this.pending.is_empty() {
-            match Pin::new(&mut this.body).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => this.pending = chunk,
-                Poll::Ready(Some(Err(e))) => {
-                    this.finish();
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(None) => {
-                    this.finish();
-                    return Poll::Ready(None);
+        let next = poll_piece(&mut this.body, &mut this.pending, cx);
+        match &next {
+            Poll::Ready(Some(Ok(_))) => {
+                if let Some(c) = &this.conn {
+                    c.moved();
                 }
             }
+            Poll::Ready(_) => this.finish(),
+            Poll::Pending => {}
         }
-        let piece = this.pending.split_to(this.pending.len().min(PIECE));
-        if let Some(c) = &this.conn {
-            c.moved();
-        }
-        Poll::Ready(Some(Ok(piece)))
+        next
     }
+}
+
+/// The next at most [`PIECE`] bytes of `body`, the rest of its chunk kept
+/// in `pending`. A piece shares its chunk's memory, which lives until the
+/// chunk's last piece has been handed out.
+pub fn poll_piece(
+    body: &mut BoxBody,
+    pending: &mut Bytes,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Bytes, Box<dyn std::error::Error>>>> {
+    while pending.is_empty() {
+        match Pin::new(&mut *body).poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => *pending = chunk,
+            Poll::Ready(other) => return Poll::Ready(other),
+        }
+    }
+    Poll::Ready(Some(Ok(pending.split_to(pending.len().min(PIECE)))))
 }
 
 #[cfg(test)]

@@ -141,3 +141,41 @@ async fn a_body_from_a_caller_without_a_control_token_is_refused_unread() {
     }
     app.stop().await;
 }
+
+/// A method no route serves is the router's 405 (or 404), body or not: the
+/// body rules are for routes that exist, and the body is not read first,
+/// so one that never ends does not delay the answer.
+#[actix_web::test]
+async fn a_body_sent_with_a_method_no_route_serves_gets_405_unread() {
+    let app = spawn_app().await;
+    for (method, path, want) in [
+        ("TRACE", "/api/v1/processes", "405"),
+        ("PUT", "/api/v1/sampler/start", "405"),
+        ("TRACE", "/api/v1/silences", "405"),
+        ("POST", "/api/v1/no-such-route", "404"),
+    ] {
+        let code = status_of(&app.base, declared(method, path, Some(CONTROL_TOKEN), 10)).await;
+        assert_eq!(code, want, "{method} {path}");
+    }
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let head = "TRACE /api/v1/processes HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nnever-ending";
+        s.write_all(head.as_bytes()).unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(out.starts_with("HTTP/1.1 405"), "{out}");
+    assert!(out.contains("allow:") || out.contains("Allow:"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    app.stop().await;
+}
