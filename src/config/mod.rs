@@ -7,7 +7,8 @@ mod de;
 pub mod watchdog;
 
 use de::{
-    duration, health_url, interval, service_name, sha256_hex, spawn_env, top_processes, workers,
+    duration, health_url, interval, service_name, sha256_hex, spawn_env, top_processes, unit,
+    workers,
 };
 use serde::Deserialize;
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
@@ -127,6 +128,9 @@ pub struct ServiceSettings {
     pub name: String,
     #[serde(default = "auto")]
     pub manager: Manager,
+    /// The systemd unit (without `.service`) or init script, when it is
+    /// not the name.
+    #[serde(default, deserialize_with = "unit")]
     pub unit: Option<String>,
     pub start: Option<String>,
     pub stop: Option<String>,

@@ -94,6 +94,50 @@ fn a_service_name_with_path_or_shell_characters_is_rejected() {
 }
 
 #[test]
+fn a_service_name_that_would_be_an_option_is_rejected() {
+    for bad in ["-x", "--force"] {
+        let t = format!("[[services]]\nname = \"{bad}\"\n");
+        let m = parse(&t, &[]).unwrap_err().to_string();
+        assert!(
+            m.contains("not starting with '-'") && m.contains("line 2"),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn a_unit_that_would_be_an_option_or_leave_init_d_is_rejected_naming_key_and_line() {
+    for manager in ["auto", "systemd", "sysv"] {
+        for bad in [
+            "-H",
+            "--root=/tmp",
+            "../../tmp/x",
+            "a/b",
+            "..",
+            ".",
+            "a b",
+            "",
+        ] {
+            let t = format!(
+                "[[services]]\nname = \"web\"\nmanager = \"{manager}\"\nunit = \"{bad}\"\n"
+            );
+            let m = parse(&t, &[]).unwrap_err().to_string();
+            assert!(
+                m.contains(&format!("unit '{bad}'"))
+                    && m.contains("line 4")
+                    && m.contains("t.toml"),
+                "{manager} {bad}: {m}"
+            );
+        }
+    }
+    let t = "[[services]]\nname = \"tty\"\nmanager = \"systemd\"\nunit = \"getty@tty1\"\n";
+    assert_eq!(
+        parse(t, &[]).unwrap().services[0].unit.as_deref(),
+        Some("getty@tty1")
+    );
+}
+
+#[test]
 fn a_service_listed_twice_is_rejected() {
     let m = parse(
         "[[services]]\nname = \"a\"\n[[services]]\nname = \"a\"\n",

@@ -94,15 +94,7 @@ async fn status(
             return (ServiceStatus::NotInstalled, None);
         }
         Resolved::Systemd { unit } => {
-            let show = [
-                "systemctl",
-                "show",
-                "--property=LoadState",
-                "--value",
-                &format!("{unit}.service"),
-            ]
-            .map(String::from)
-            .to_vec();
+            let show = manager::load_state_argv(unit);
             if let Outcome::Exited { stdout, .. } = command::run(&show, timeout).await
                 && stdout == "not-found"
             {
