@@ -4,6 +4,7 @@
 
 mod check;
 mod de;
+mod notifier;
 pub mod watchdog;
 
 use de::{
