@@ -5,6 +5,7 @@
 mod check;
 mod de;
 mod notifier;
+mod redact;
 pub mod watchdog;
 
 use de::{
@@ -283,15 +284,17 @@ impl Settings {
         path: &std::path::Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        // Every message goes through `redact::scrub`: a TOML error quotes
+        // its line, and a URL there may hold a secret.
         let file_error = |e: toml::de::Error| ConfigError::File {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_owned(),
+            message: redact::scrub(e.to_string().trim_end()),
         };
         // Parsing the text itself first is what gives errors a line number.
         let settings: Settings = toml::from_str(text).map_err(file_error)?;
         settings.check(text).map_err(|message| ConfigError::File {
             path: path.to_path_buf(),
-            message,
+            message: redact::scrub(&message),
         })?;
         let overrides: Vec<(String, String)> = env
             .into_iter()
@@ -311,7 +314,7 @@ impl Settings {
             .join(", ");
         let env_error = |message: String| ConfigError::Env {
             vars: vars.clone(),
-            message,
+            message: redact::scrub(&message),
         };
         // Read back through text, so the spans the checks use are kept.
         let merged = toml::to_string(&table).map_err(|e| env_error(e.to_string()))?;
