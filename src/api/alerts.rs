@@ -99,7 +99,9 @@ async fn list(
 
 /// One alert with its timeline: transitions, notifications and actions,
 /// each with attempts and outcome. The alert's own fields are at the top
-/// level. Its notifications are null for a caller without a token.
+/// level. For a caller without a token its notifications are null, and so
+/// are the outcomes of its exec and restart actions (they hold what a
+/// command wrote).
 #[utoipa::path(
     tag = "watchdog",
     params(("id" = i64, Path, description = "The alert's id",
@@ -133,6 +135,11 @@ async fn one(
         for a in detail.actions.iter_mut().filter(|a| a.kind == "exec") {
             a.spec.remove("args");
             a.spec.remove("env");
+            a.outcome = None;
+        }
+        // A failed restart's outcome holds the stderr of the service's
+        // command, run as root: output as a job's is.
+        for a in detail.actions.iter_mut().filter(|a| a.kind == "restart") {
             a.outcome = None;
         }
     }

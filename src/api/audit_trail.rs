@@ -2,8 +2,9 @@
 //! without the scope, a malformed body, query or path, a body over the
 //! limit — are written to the audit trail here, under the same action name
 //! their handler uses. A handler that records its own row marks the request
-//! (through a task-local flag), so nothing is written twice. Refusals of
-//! callers without a control token are rate-limited (`Auth::admit_refusal`).
+//! (through a task-local flag), so nothing is written twice. Every row is
+//! rate-limited (`audit_rate`): refusals of callers without a control token
+//! strictly, a control token's rows, refused or not, more loosely.
 
 use super::AppState;
 use crate::{config::Scope, store::AuditEntry};
@@ -81,33 +82,27 @@ pub async fn audit_refusals(
     if recorded || status.is_success() {
         return res;
     }
-    let dropped = if trusted {
-        Some(0)
+    let (budget, key) = if trusted {
+        state.auth.control_budget(&actor)
     } else {
-        state.auth.admit_refusal(token.as_deref())
+        state.auth.refusal_budget(token.as_deref())
     };
-    if let Some(dropped) = dropped {
-        let mut detail = why
-            .filter(|w| !w.is_empty())
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("refused").to_owned());
-        if dropped > 0 {
-            detail = format!("{detail} (and {dropped} earlier refusals not recorded: rate limit)");
-        }
-        let outcome = if status.is_server_error() {
-            "failed"
-        } else {
-            "refused"
-        };
-        state
-            .audit(AuditEntry {
-                actor,
-                action: action.into(),
-                target,
-                outcome: outcome.into(),
-                detail: Some(format!("{} {detail}", status.as_u16())),
-            })
-            .await;
-    }
+    let detail = why
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("refused").to_owned());
+    let outcome = if status.is_server_error() {
+        "failed"
+    } else {
+        "refused"
+    };
+    let entry = AuditEntry {
+        actor,
+        action: action.into(),
+        target,
+        outcome: outcome.into(),
+        detail: Some(format!("{} {detail}", status.as_u16())),
+    };
+    state.audit_within(entry, budget, key).await;
     res
 }
 

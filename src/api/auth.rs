@@ -2,14 +2,14 @@
 //! hashes, and the extractors that guard routes by scope. Refused control
 //! requests reach the audit trail through `audit_trail`.
 
-use super::{AppState, error::ApiError};
+use super::{
+    AppState,
+    audit_rate::{self, Budget},
+    error::ApiError,
+};
 use crate::{config::Scope, tokens};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::header, web};
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::sync::Arc;
 
 /// Who the request log names as the caller: the token's name, `anonymous`
 /// or `(invalid token)`; never the token.
@@ -27,25 +27,17 @@ impl CallerName {
 }
 
 /// The configured tokens, whether reads need one, and how fast callers
-/// without a control token may add refusals to the audit trail.
+/// may add rows to the audit trail.
 pub struct Auth {
     tokens: Vec<crate::config::TokenSettings>,
     public_read: bool,
-    /// One bucket per named token, and one shared by every caller without
-    /// a valid token: strangers cannot silence a named token's refusals.
-    refusals: Mutex<HashMap<String, Bucket>>,
+    /// Refusals of callers without a control token: one bucket per named
+    /// token, and one shared by every caller without a valid token, so
+    /// strangers cannot silence a named token's refusals.
+    refusals: Arc<Budget>,
+    /// Rows of control token holders, one bucket per token.
+    control: Arc<Budget>,
 }
-
-/// A token bucket: `BURST` rows at once, then one per `REFILL`.
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-    /// Refusals not written since the last one that was.
-    dropped: u64,
-}
-
-const BURST: f64 = 20.0;
-const REFILL: Duration = Duration::from_secs(10);
 
 /// The caller, as far as the token says.
 #[derive(Debug, Clone)]
@@ -60,43 +52,31 @@ impl Auth {
         Self {
             tokens,
             public_read,
-            refusals: Mutex::new(HashMap::new()),
+            refusals: Arc::new(Budget::new(audit_rate::STRANGERS)),
+            control: Arc::new(Budget::new(audit_rate::CONTROL)),
         }
     }
 
-    /// Whether a refusal of a caller without a control token may be written
-    /// now; `Some(n)` with the number dropped before it, `None` to drop it.
-    /// Anyone who reaches the port can be refused: this bounds how fast the
-    /// audit table can grow by their hand.
-    /// `token` is the refused caller's token name, `None` without a valid one.
-    pub fn admit_refusal(&self, token: Option<&str>) -> Option<u64> {
-        let mut all = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
-        // Only configured names become keys, so the map stays small.
-        let key = token
+    /// Where a refusal of a caller without a control token is counted:
+    /// anyone who reaches the port can be refused, so this bounds how fast
+    /// the audit table grows by their hand. `token` is the refused caller's
+    /// token name, `None` without a valid one.
+    pub fn refusal_budget(&self, token: Option<&str>) -> (&Arc<Budget>, String) {
+        (&self.refusals, self.key(token))
+    }
+
+    /// Where a row of the control token `name` is counted: its actions and
+    /// its refused requests alike.
+    pub fn control_budget(&self, name: &str) -> (&Arc<Budget>, String) {
+        (&self.control, self.key(Some(name)))
+    }
+
+    /// Only configured names become keys, so the budgets stay small.
+    fn key(&self, token: Option<&str>) -> String {
+        token
             .filter(|t| self.tokens.iter().any(|c| c.name == *t))
-            .unwrap_or("");
-        let now = Instant::now();
-        let b = all.entry(key.to_owned()).or_insert(Bucket {
-            tokens: BURST,
-            at: now,
-            dropped: 0,
-        });
-        let refill = now.duration_since(b.at).as_secs_f64() / REFILL.as_secs_f64();
-        b.tokens = (b.tokens + refill).min(BURST);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Some(std::mem::take(&mut b.dropped))
-        } else {
-            if b.dropped == 0 {
-                tracing::warn!(
-                    token = key,
-                    "refused control requests arrive faster than the audit records them; counting the rest"
-                );
-            }
-            b.dropped += 1;
-            None
-        }
+            .unwrap_or("")
+            .to_owned()
     }
 
     /// The identity behind the request's token, `None` when it sent none.

@@ -5,6 +5,7 @@ mod agent;
 mod alerts;
 pub mod answer_budget;
 mod audit;
+mod audit_rate;
 mod audit_trail;
 pub mod auth;
 mod body_limit;
@@ -46,6 +47,7 @@ use actix_web::{
     App, HttpResponse, middleware,
     web::{self, PayloadConfig},
 };
+use audit_rate::{Admit, Budget};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -89,12 +91,31 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Writes an audit row; a failure is logged, never hidden from the log.
+    /// Writes the audit row of a control token holder's request, within
+    /// that token's rate (`audit_rate`).
     pub async fn audit(&self, entry: AuditEntry) {
         audit_trail::mark_recorded();
+        let (budget, key) = self.auth.control_budget(&entry.actor);
+        self.audit_within(entry, budget, key).await;
+    }
+
+    /// Writes an audit row when `budget` has room for `key`, with the rows
+    /// dropped before it; counts it otherwise. A failure is logged, never
+    /// hidden from the log.
+    pub(crate) async fn audit_within(&self, entry: AuditEntry, budget: &Arc<Budget>, key: String) {
+        let suppressed = match budget.admit(&key) {
+            Admit::Write { suppressed } => suppressed,
+            Admit::Drop { flush } => {
+                if flush {
+                    let store = Arc::clone(&self.store);
+                    tokio::spawn(audit_rate::flush_later(Arc::clone(budget), key, store));
+                }
+                return;
+            }
+        };
         let store = Arc::clone(&self.store);
         let action = entry.action.clone();
-        match web::block(move || store.record_audit(&entry)).await {
+        match web::block(move || store.record_audit_counted(&entry, suppressed)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, action, "could not write the audit row"),
             Err(e) => tracing::error!(error = %e, action, "could not write the audit row"),

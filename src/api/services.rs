@@ -35,8 +35,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
     security((), ("bearer" = []))
 )]
 #[get("/services")]
-async fn list(state: web::Data<AppState>, _: ReadAccess) -> web::Json<Vec<ServiceView>> {
-    web::Json(state.services.recent_views().await)
+async fn list(state: web::Data<AppState>, who: ReadAccess) -> web::Json<Vec<ServiceView>> {
+    let anonymous = who.0.is_anonymous();
+    let views = state.services.recent_views().await;
+    web::Json(views.into_iter().map(|v| private(v, anonymous)).collect())
+}
+
+/// What a status command wrote to stderr, run as root, is like a job's
+/// output: it needs a token.
+fn private(mut v: ServiceView, anonymous: bool) -> ServiceView {
+    if anonymous {
+        v.detail = v.public_detail.clone();
+    }
+    v
 }
 
 /// One watched service and its state now.
@@ -54,10 +65,11 @@ async fn list(state: web::Data<AppState>, _: ReadAccess) -> web::Json<Vec<Servic
 #[get("/services/{name}")]
 async fn one(
     state: web::Data<AppState>,
-    _: ReadAccess,
+    who: ReadAccess,
     name: web::Path<String>,
 ) -> Result<web::Json<ServiceView>, ApiError> {
-    Ok(web::Json(state.services.view(&name).await?))
+    let view = state.services.view(&name).await?;
+    Ok(web::Json(private(view, who.0.is_anonymous())))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

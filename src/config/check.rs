@@ -4,10 +4,8 @@
 
 use super::{
     Settings,
-    watchdog::{
-        ActionKind, NotifierKind, NotifierSettings, ProbeKind, ProbeSettings, RuleSettings,
-        SmtpTls, SubjectKind,
-    },
+    notifier::notifier,
+    watchdog::{ActionKind, ProbeKind, ProbeSettings, RuleSettings, SubjectKind},
 };
 use std::collections::HashSet;
 use toml::Spanned;
@@ -268,70 +266,6 @@ fn unique<T>(
                 lines.of(i),
                 name(i.get_ref())
             ));
-        }
-    }
-    Ok(())
-}
-
-fn notifier(n: &NotifierSettings) -> Result<(), String> {
-    let me = format!("'{}' ({:?})", n.name, n.kind).to_lowercase();
-    if !(1..=100).contains(&n.max_attempts) {
-        return Err(format!("{me}: max_attempts: use 1 to 100"));
-    }
-    if n.timeout.is_zero() || n.timeout > std::time::Duration::from_secs(300) {
-        return Err(format!("{me}: timeout: use 1ms to 5m"));
-    }
-    match n.kind {
-        NotifierKind::Smtp => {
-            for (key, missing) in [
-                ("host", n.host.as_deref().is_none_or(str::is_empty)),
-                ("from", n.from.is_none()),
-                ("to", n.to.is_empty()),
-            ] {
-                if missing {
-                    return Err(format!("{me}: an smtp notifier needs `{key}`"));
-                }
-            }
-            if n.username.is_some() != n.password_file.is_some() {
-                return Err(format!(
-                    "{me}: give `username` and `password_file` together"
-                ));
-            }
-            let host = n.host.as_deref().unwrap_or_default();
-            let loopback = host == "localhost"
-                || host
-                    .trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            if n.username.is_some() && n.tls == SmtpTls::None && !loopback {
-                return Err(format!(
-                    "{me}: a login over tls = \"none\" would send the password in the clear to {host}: use tls = \"starttls\" or \"tls\""
-                ));
-            }
-            if n.url.is_some() || n.bearer_token_file.is_some() {
-                return Err(format!(
-                    "{me}: `url` and `bearer_token_file` are webhook keys"
-                ));
-            }
-        }
-        NotifierKind::Webhook => {
-            let url = n
-                .url
-                .as_deref()
-                .ok_or_else(|| format!("{me}: a webhook notifier needs `url`"))?;
-            let uri: actix_web::http::Uri = url
-                .parse()
-                .map_err(|e| format!("{me}: url '{url}' is not a URL: {e}"))?;
-            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                return Err(format!(
-                    "{me}: url '{url}' must be http:// or https://host[:port]/path"
-                ));
-            }
-            if n.host.is_some() || n.from.is_some() || !n.to.is_empty() || n.username.is_some() {
-                return Err(format!(
-                    "{me}: `host`, `from`, `to` and `username` are smtp keys"
-                ));
-            }
         }
     }
     Ok(())

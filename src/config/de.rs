@@ -80,12 +80,23 @@ pub fn service_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
     // `.` and `..` are path segments a URL resolves away: their routes
     // would be another route's.
     let dots = s.chars().all(|c| c == '.');
-    if s.is_empty() || s.len() > 64 || !s.chars().all(plain) || dots {
+    // Without a `unit`, the name is the unit or init script: a leading `-`
+    // would be an option to systemctl or service.
+    let option = s.starts_with('-');
+    if s.is_empty() || s.len() > 64 || !s.chars().all(plain) || dots || option {
         return Err(serde::de::Error::custom(format!(
-            "service name '{s}': use 1 to 64 letters, digits, '.', '_', '@' or '-', not only dots"
+            "service name '{s}': use 1 to 64 letters, digits, '.', '_', '@' or '-', \
+             not starting with '-' and not only dots"
         )));
     }
     Ok(s)
+}
+
+/// `unit`: a systemd unit or init script name (`services::unit`).
+pub fn unit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::services::unit::validate(&s).map_err(serde::de::Error::custom)?;
+    Ok(Some(s))
 }
 
 pub fn health_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -4,11 +4,13 @@
 
 mod check;
 mod de;
+mod notifier;
+mod redact;
 pub mod watchdog;
 
 use de::{
     allowed_hosts, duration, health_url, interval, service_name, sha256_hex, spawn_env,
-    top_processes, workers,
+    top_processes, unit, workers,
 };
 use serde::Deserialize;
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
@@ -133,6 +135,9 @@ pub struct ServiceSettings {
     pub name: String,
     #[serde(default = "auto")]
     pub manager: Manager,
+    /// The systemd unit (without `.service`) or init script, when it is
+    /// not the name.
+    #[serde(default, deserialize_with = "unit")]
     pub unit: Option<String>,
     pub start: Option<String>,
     pub stop: Option<String>,
@@ -285,15 +290,17 @@ impl Settings {
         path: &std::path::Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        // Every message goes through `redact::scrub`: a TOML error quotes
+        // its line, and a URL there may hold a secret.
         let file_error = |e: toml::de::Error| ConfigError::File {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_owned(),
+            message: redact::scrub(e.to_string().trim_end()),
         };
         // Parsing the text itself first is what gives errors a line number.
         let settings: Settings = toml::from_str(text).map_err(file_error)?;
         settings.check(text).map_err(|message| ConfigError::File {
             path: path.to_path_buf(),
-            message,
+            message: redact::scrub(&message),
         })?;
         let overrides: Vec<(String, String)> = env
             .into_iter()
@@ -313,7 +320,7 @@ impl Settings {
             .join(", ");
         let env_error = |message: String| ConfigError::Env {
             vars: vars.clone(),
-            message,
+            message: redact::scrub(&message),
         };
         // Read back through text, so the spans the checks use are kept.
         let merged = toml::to_string(&table).map_err(|e| env_error(e.to_string()))?;

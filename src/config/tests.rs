@@ -94,6 +94,50 @@ fn a_service_name_with_path_or_shell_characters_is_rejected() {
 }
 
 #[test]
+fn a_service_name_that_would_be_an_option_is_rejected() {
+    for bad in ["-x", "--force"] {
+        let t = format!("[[services]]\nname = \"{bad}\"\n");
+        let m = parse(&t, &[]).unwrap_err().to_string();
+        assert!(
+            m.contains("not starting with '-'") && m.contains("line 2"),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn a_unit_that_would_be_an_option_or_leave_init_d_is_rejected_naming_key_and_line() {
+    for manager in ["auto", "systemd", "sysv"] {
+        for bad in [
+            "-H",
+            "--root=/tmp",
+            "../../tmp/x",
+            "a/b",
+            "..",
+            ".",
+            "a b",
+            "",
+        ] {
+            let t = format!(
+                "[[services]]\nname = \"web\"\nmanager = \"{manager}\"\nunit = \"{bad}\"\n"
+            );
+            let m = parse(&t, &[]).unwrap_err().to_string();
+            assert!(
+                m.contains(&format!("unit '{bad}'"))
+                    && m.contains("line 4")
+                    && m.contains("t.toml"),
+                "{manager} {bad}: {m}"
+            );
+        }
+    }
+    let t = "[[services]]\nname = \"tty\"\nmanager = \"systemd\"\nunit = \"getty@tty1\"\n";
+    assert_eq!(
+        parse(t, &[]).unwrap().services[0].unit.as_deref(),
+        Some("getty@tty1")
+    );
+}
+
+#[test]
 fn a_service_listed_twice_is_rejected() {
     let m = parse(
         "[[services]]\nname = \"a\"\n[[services]]\nname = \"a\"\n",
@@ -387,4 +431,65 @@ fn allowed_hosts_take_names_wildcards_and_addresses_only() {
     )
     .unwrap();
     assert_eq!(s.server.allowed_hosts, ["hostwatch"]);
+}
+
+const HOOK_URL: &str = "url = \"http://127.0.0.1:9000/alerts\"";
+
+/// The spec's example with the webhook's url line replaced by `lines`.
+fn webhook(lines: &str) -> Result<Settings, ConfigError> {
+    let text = WATCHDOG.replacen(HOOK_URL, lines, 1);
+    assert_ne!(text, WATCHDOG);
+    parse(&text, &[])
+}
+
+fn with_token(url: &str) -> String {
+    format!("url = \"{url}\"\nbearer_token_file = \"/etc/hostwatch/hook.token\"")
+}
+
+#[test]
+fn a_webhook_token_over_plain_http_to_another_host_is_refused() {
+    for url in [
+        "http://hooks.example.com/alerts",
+        "http://10.0.0.7:9000/alerts",
+    ] {
+        let m = webhook(&with_token(url)).unwrap_err().to_string();
+        assert!(
+            m.contains("bearer_token_file") && m.contains("in the clear") && m.contains("line "),
+            "{url}: {m}"
+        );
+    }
+}
+
+#[test]
+fn a_webhook_token_over_https_or_to_loopback_is_accepted() {
+    for url in [
+        "http://127.0.0.1:9000/alerts",
+        "http://localhost/alerts",
+        "http://[::1]:9000/alerts",
+        "https://hooks.example.com/alerts",
+    ] {
+        assert!(webhook(&with_token(url)).is_ok(), "{url}");
+    }
+    // Without a token there is no secret to send in the clear.
+    assert!(webhook("url = \"http://hooks.example.com/alerts\"").is_ok());
+}
+
+#[test]
+fn a_webhook_error_never_shows_the_urls_password_path_or_query() {
+    for lines in [
+        // Refused: a token in the clear.
+        with_token("http://hooks.example.com/services/s3cret?token=s3cret"),
+        // Refused: credentials in the url.
+        "url = \"https://ops:s3cret@hooks.example.com/s3cret?token=s3cret\"".to_owned(),
+        // Not http(s).
+        "url = \"ftp://ops:s3cret@hooks.example.com/s3cret\"".to_owned(),
+        // Not a URL at all.
+        "url = \"http://ops:s3cret@hooks example.com/s3cret?token=s3cret\"".to_owned(),
+        // Not a string: the TOML error quotes the line itself.
+        "url = [\"https://ops:s3cret@hooks.example.com/s3cret?token=s3cret\"]".to_owned(),
+    ] {
+        let m = webhook(&lines).unwrap_err().to_string();
+        assert!(!m.contains("s3cret"), "{lines}: {m}");
+        assert!(m.contains("hooks") && m.contains("line "), "{lines}: {m}");
+    }
 }

@@ -108,6 +108,7 @@ mod tests {
             probe_ms: None,
             checked_at: chrono::Utc::now(),
             detail: None,
+            public_detail: None,
         }
     }
 

@@ -56,6 +56,16 @@ impl Outcome {
             Outcome::NotStarted(why) => format!("could not be started: {why}"),
         }
     }
+
+    /// `describe` without the stderr tail: for callers who may not see what
+    /// a command run as root wrote.
+    pub fn describe_without_output(&self) -> String {
+        match self {
+            Outcome::Exited { code: Some(c), .. } => format!("exit status {c}"),
+            Outcome::Exited { code: None, .. } => "killed by a signal".into(),
+            other => other.describe(),
+        }
+    }
 }
 
 /// Runs `argv` with no stdin and a clean environment; kills it (and reaps

@@ -104,17 +104,28 @@ fn words(cmd: &str) -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), cmd.into()]
 }
 
+/// `systemctl VERB [OPTIONS] -- UNIT.service`: after `--`, a unit name is
+/// never read as an option, whatever the config holds.
+fn systemctl(verb: &str, options: &[&str], unit: &str) -> Vec<String> {
+    let mut argv = vec!["systemctl".to_owned(), verb.to_owned()];
+    argv.extend(options.iter().map(|o| (*o).to_owned()));
+    argv.extend(["--".to_owned(), format!("{unit}.service")]);
+    argv
+}
+
+/// Asks systemd whether it knows the unit at all: it prints `not-found`
+/// when it does not.
+pub fn load_state_argv(unit: &str) -> Vec<String> {
+    systemctl("show", &["--property=LoadState", "--value"], unit)
+}
+
 /// The status command; `None` where there is nothing to run. A sysv status
 /// runs the init script itself, as `service NAME status` would (with the
 /// same clean environment): it runs on every check, and the `service`
 /// wrapper costs several times what the script does.
 pub fn status_argv(r: &Resolved, s: &ServiceSettings, host: &Host) -> Option<Vec<String>> {
     match r {
-        Resolved::Systemd { unit } => Some(vec![
-            "systemctl".into(),
-            "is-active".into(),
-            format!("{unit}.service"),
-        ]),
+        Resolved::Systemd { unit } => Some(systemctl("is-active", &[], unit)),
         Resolved::Sysv { script } => Some(vec![
             host.init_d.join(script).display().to_string(),
             "status".into(),
@@ -127,11 +138,9 @@ pub fn status_argv(r: &Resolved, s: &ServiceSettings, host: &Host) -> Option<Vec
 /// The argv of an action; `None` where the config gives no command for it.
 pub fn action_argv(r: &Resolved, s: &ServiceSettings, a: Action) -> Option<Vec<String>> {
     match r {
-        Resolved::Systemd { unit } => Some(vec![
-            "systemctl".into(),
-            a.as_str().into(),
-            format!("{unit}.service"),
-        ]),
+        Resolved::Systemd { unit } => Some(systemctl(a.as_str(), &[], unit)),
+        // `service` takes no `--` (it would be the service's name); the
+        // script name cannot start with `-` (`unit::validate`).
         Resolved::Sysv { script } => {
             Some(vec!["service".into(), script.clone(), a.as_str().into()])
         }
@@ -192,6 +201,27 @@ mod tests {
         s.unit = Some("apache2; rm -rf /".into());
         let r = resolve(&s, &Host::default());
         let argv = action_argv(&r, &s, Action::Stop).unwrap();
-        assert_eq!(argv, vec!["systemctl", "stop", "apache2; rm -rf /.service"]);
+        assert_eq!(
+            argv,
+            vec!["systemctl", "stop", "--", "apache2; rm -rf /.service"]
+        );
+    }
+
+    #[test]
+    fn every_systemctl_command_ends_its_options_before_the_unit() {
+        let mut s = service("web", Manager::Systemd);
+        s.unit = Some("-H".into());
+        let r = resolve(&s, &Host::default());
+        let mut all = vec![
+            status_argv(&r, &s, &Host::default()).unwrap(),
+            load_state_argv("-H"),
+        ];
+        for a in [Action::Start, Action::Stop, Action::Restart] {
+            all.push(action_argv(&r, &s, a).unwrap());
+        }
+        for argv in all {
+            assert_eq!(argv[0], "systemctl");
+            assert_eq!(argv[argv.len() - 2..], ["--", "-H.service"], "{argv:?}");
+        }
     }
 }

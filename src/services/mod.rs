@@ -9,6 +9,7 @@ pub mod command;
 pub mod manager;
 pub mod probe;
 mod state;
+pub mod unit;
 
 pub use manager::{Action, Host, Resolved};
 pub use state::ServiceView;

@@ -28,7 +28,12 @@ pub struct ServiceView {
     pub probe_ms: Option<f64>,
     pub checked_at: DateTime<Utc>,
     /// Why the state is `unknown` or the probe failed, when it is or did.
+    /// Without a token, what a status command wrote is left out.
     pub detail: Option<String>,
+    /// `detail` without what a status command wrote (it runs as root, and
+    /// its stderr may hold anything): what a caller without a token sees.
+    #[serde(skip)]
+    pub public_detail: Option<String>,
 }
 
 impl ServiceView {
@@ -51,8 +56,22 @@ pub fn unknown(s: &ServiceSettings, host: &Host, why: String) -> ServiceView {
         healthy: None,
         probe_ms: None,
         checked_at: Utc::now(),
+        public_detail: Some(why.clone()),
         detail: Some(why),
     }
+}
+
+/// Why a state is what it is, in full and as a caller without a token may
+/// see it.
+struct Why {
+    full: Option<String>,
+    public: Option<String>,
+}
+
+/// A reason that holds no command's output.
+fn plain((state, why): (ServiceStatus, Option<String>)) -> (ServiceStatus, Why) {
+    let public = why.clone();
+    (state, Why { full: why, public })
 }
 
 pub async fn read(s: &ServiceSettings, host: &Host, bound: Option<Duration>) -> ServiceView {
@@ -66,11 +85,13 @@ pub async fn read(s: &ServiceSettings, host: &Host, bound: Option<Duration>) -> 
         }
     };
     let ((state, why), health) = tokio::join!(status, health);
-    let detail = why.or_else(|| {
+    let probe_error = || {
         health
             .as_ref()
             .and_then(|p| p.error.clone().map(|e| format!("health probe: {e}")))
-    });
+    };
+    let detail = why.full.or_else(probe_error);
+    let public_detail = why.public.or_else(probe_error);
     ServiceView {
         name: s.name.clone(),
         manager: resolved,
@@ -79,6 +100,7 @@ pub async fn read(s: &ServiceSettings, host: &Host, bound: Option<Duration>) -> 
         probe_ms: health.as_ref().map(|p| p.probe_ms),
         checked_at: Utc::now(),
         detail,
+        public_detail,
     }
 }
 
@@ -87,48 +109,47 @@ async fn status(
     s: &ServiceSettings,
     host: &Host,
     timeout: Duration,
-) -> (ServiceStatus, Option<String>) {
+) -> (ServiceStatus, Why) {
+    let not_installed = || plain((ServiceStatus::NotInstalled, None));
     match r {
-        Resolved::None => return (ServiceStatus::NotInstalled, None),
+        Resolved::None => return not_installed(),
         Resolved::Sysv { script } if !host.init_d.join(script).is_file() => {
-            return (ServiceStatus::NotInstalled, None);
+            return not_installed();
         }
         Resolved::Systemd { unit } => {
-            let show = [
-                "systemctl",
-                "show",
-                "--property=LoadState",
-                "--value",
-                &format!("{unit}.service"),
-            ]
-            .map(String::from)
-            .to_vec();
+            let show = manager::load_state_argv(unit);
             if let Outcome::Exited { stdout, .. } = command::run(&show, timeout).await
                 && stdout == "not-found"
             {
-                return (ServiceStatus::NotInstalled, None);
+                return not_installed();
             }
         }
         _ => {}
     }
     if let Some(path) = &s.pid_file {
-        return pid_file_state(path);
+        return plain(pid_file_state(path));
     }
     let Some(argv) = manager::status_argv(r, s, host) else {
-        return (
+        return plain((
             ServiceStatus::Unknown,
             Some("no status command in the config".into()),
-        );
+        ));
     };
     let outcome = command::run(&argv, timeout).await;
     match (&outcome, r) {
-        (Outcome::Exited { stdout, .. }, Resolved::Systemd { .. }) => systemd_state(stdout),
-        (Outcome::Exited { code: Some(c), .. }, Resolved::Sysv { .. }) => lsb_state(*c),
-        (Outcome::Exited { code: Some(0), .. }, _) => (ServiceStatus::Running, None),
-        (Outcome::Exited { code: Some(_), .. }, _) => (ServiceStatus::Stopped, None),
+        (Outcome::Exited { stdout, .. }, Resolved::Systemd { .. }) => plain(systemd_state(stdout)),
+        (Outcome::Exited { code: Some(c), .. }, Resolved::Sysv { .. }) => plain(lsb_state(*c)),
+        (Outcome::Exited { code: Some(0), .. }, _) => plain((ServiceStatus::Running, None)),
+        (Outcome::Exited { code: Some(_), .. }, _) => plain((ServiceStatus::Stopped, None)),
         (o, _) => (
             ServiceStatus::Unknown,
-            Some(format!("the status command {}", o.describe())),
+            Why {
+                full: Some(format!("the status command {}", o.describe())),
+                public: Some(format!(
+                    "the status command {} (its output needs a token)",
+                    o.describe_without_output()
+                )),
+            },
         ),
     }
 }

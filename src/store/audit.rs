@@ -31,6 +31,10 @@ pub struct AuditRecord {
     pub target: Option<String>,
     pub outcome: String,
     pub detail: Option<String>,
+    /// Rows of the same caller not written just before this one: they came
+    /// faster than the audit's rate allows. A row whose action is
+    /// `audit.suppressed` exists only to carry this count.
+    pub suppressed: u64,
 }
 
 /// Longest text kept in any audit column, in bytes: a row's size does not
@@ -51,14 +55,29 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 impl Store {
     pub fn record_audit(&self, e: &AuditEntry) -> Result<i64> {
+        self.record_audit_counted(e, 0)
+    }
+
+    /// Records `e` with the number of rows of its caller dropped before it.
+    pub fn record_audit_counted(&self, e: &AuditEntry, suppressed: u64) -> Result<i64> {
         let cut = |s: &str| truncate(s, MAX_FIELD);
         let (actor, action, outcome) = (cut(&e.actor), cut(&e.action), cut(&e.outcome));
         let target = e.target.as_deref().map(cut);
         let detail = e.detail.as_deref().map(cut);
         self.write(|c| {
             c.execute(
-                "INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![Utc::now().timestamp_millis(), actor, action, target, outcome, detail],
+                "INSERT INTO audit (at, actor, action, target, outcome, detail, suppressed) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    Utc::now().timestamp_millis(),
+                    actor,
+                    action,
+                    target,
+                    outcome,
+                    detail,
+                    // SQLite's integers are i64; no count comes near.
+                    i64::try_from(suppressed).unwrap_or(i64::MAX)
+                ],
             )?;
             Ok(c.last_insert_rowid())
         })
@@ -97,7 +116,7 @@ impl Store {
     pub fn audit(&self, limit: u32, before_id: Option<i64>) -> Result<Vec<AuditRecord>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT id, at, actor, action, target, outcome, detail FROM audit \
+                "SELECT id, at, actor, action, target, outcome, detail, suppressed FROM audit \
                  WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = st.query_map(params![before_id.unwrap_or(i64::MAX), limit], |r| {
@@ -109,6 +128,7 @@ impl Store {
                     target: r.get(4)?,
                     outcome: r.get(5)?,
                     detail: r.get(6)?,
+                    suppressed: r.get::<_, i64>(7)?.max(0) as u64,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -1,10 +1,10 @@
 //! The audit trail records refusals made before a handler runs, under the
-//! handler's action name, in bounded rows, at a bounded rate for callers
-//! without a control token; old rows and jobs are purged.
+//! handler's action name, in bounded rows, at a bounded rate for every
+//! caller (counting what it drops); old rows and jobs are purged.
 
 use crate::helpers::{CONTROL_TOKEN, READ_TOKEN, TestApp, spawn_app, spawn_with};
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Method, path, token, body, the status expected, the action audited.
 type Case<'a> = (
@@ -160,6 +160,50 @@ async fn anonymous_refusals_cannot_grow_the_audit_faster_than_its_rate() {
     let rows = audit(&app).await;
     assert_eq!(rows[0]["actor"], "operator", "{:?}", rows[0]);
     assert_eq!(rows[0]["action"], "sampler.stop");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_control_tokens_rows_are_bounded_and_each_one_dropped_is_counted() {
+    let app = spawn_app().await;
+    const SENT: u64 = 500;
+    let started = Instant::now();
+    for _ in 0..SENT {
+        let r = app
+            .request("POST", "/api/v1/processes", Some(CONTROL_TOKEN), Some(b"{"))
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+    }
+    let took = started.elapsed();
+    let written = |rows: &[Value]| {
+        rows.iter()
+            .filter(|r| r["action"] == "process.spawn")
+            .count() as u64
+    };
+    let suppressed = |rows: &[Value]| {
+        rows.iter()
+            .map(|r| r["suppressed"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    // What no later request carried, a summary row does once there is room.
+    let all_counted = app
+        .wait_until(Duration::from_secs(10), || async {
+            let rows = audit(&app).await;
+            written(&rows) + suppressed(&rows) == SENT
+        })
+        .await;
+    let rows = audit(&app).await;
+    let (w, s) = (written(&rows), suppressed(&rows));
+    assert!(
+        all_counted,
+        "{w} rows written and {s} counted of {SENT} requests"
+    );
+    // A burst of 100, then one a second.
+    assert!(
+        (100..=102 + took.as_secs()).contains(&w),
+        "{w} rows for {SENT} requests in {took:?}"
+    );
+    assert!(rows.iter().all(|r| r["actor"] == "operator"), "{rows:?}");
     app.stop().await;
 }
 

@@ -8,6 +8,7 @@ mod apache;
 mod audit_trail;
 mod auth;
 mod checks;
+mod command_output;
 mod control_guards;
 mod dashboard;
 mod directories;
