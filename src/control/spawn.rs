@@ -12,7 +12,11 @@ use crate::{
 use std::{
     collections::{BTreeMap, HashMap},
     ffi::OsStr,
-    os::unix::{fs::PermissionsExt, process::ExitStatusExt},
+    os::fd::AsRawFd,
+    os::unix::{
+        fs::{MetadataExt, PermissionsExt},
+        process::ExitStatusExt,
+    },
     path::{Path, PathBuf},
     process::Stdio,
     sync::{Arc, Mutex},
@@ -45,6 +49,48 @@ pub struct Spawner {
     runtime: tokio::runtime::Handle,
     /// Output so far of the jobs still running.
     live: Mutex<HashMap<i64, (SharedTail, SharedTail)>>,
+}
+
+/// A program judged by the file its name pointed to at one instant: the
+/// allow list judges that file, and that file is what runs, whatever the
+/// path the caller sent points to meanwhile (a symlink swapped between the
+/// check and the exec would otherwise run a binary that is not allowed, as
+/// root).
+pub struct Program {
+    /// As the caller named it (or as `PATH` found it).
+    pub named: PathBuf,
+    stat: rustix::fs::Stat,
+    /// Where the opened file lies, no link left in it. This is what runs:
+    /// a caller who could swap a part of it could as well replace the
+    /// allowed file itself. Not `/proc/self/fd/N` or fexecve: the child's
+    /// name (`comm`) would become the descriptor's number on kernels before
+    /// 6.14, and a script's interpreter could not reopen it.
+    canonical: PathBuf,
+}
+
+impl Program {
+    fn open(named: PathBuf) -> Option<Self> {
+        use rustix::fs::{FileType, Mode, OFlags};
+        let file = rustix::fs::open(&named, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).ok()?;
+        let stat = rustix::fs::fstat(&file).ok()?;
+        let executable = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
+            && stat.st_mode & 0o111 != 0;
+        if !executable {
+            return None;
+        }
+        let canonical = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+        Some(Self {
+            named,
+            stat,
+            canonical,
+        })
+    }
+
+    /// Whether `path` is this very file (device and inode).
+    fn is(&self, path: &Path) -> bool {
+        std::fs::metadata(path)
+            .is_ok_and(|m| m.dev() == self.stat.st_dev && m.ino() == self.stat.st_ino)
+    }
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -86,7 +132,7 @@ impl Spawner {
     }
 
     /// The program to run, after the allow list and existence checks.
-    pub fn resolve(&self, req: &SpawnRequest) -> Result<PathBuf, ControlError> {
+    pub fn resolve(&self, req: &SpawnRequest) -> Result<Program, ControlError> {
         if self.allow.is_empty() {
             return Err(ControlError::Forbidden(
                 "spawning is off: list the executables it may start in control.spawn_allow".into(),
@@ -98,27 +144,28 @@ impl Spawner {
             ));
         }
         let path = self.env.get("PATH").map_or("", String::as_str);
-        let program = find_program(&req.command, OsStr::new(path)).ok_or_else(|| {
+        let missing = || {
             ControlError::BadRequest(format!(
                 "command: no executable program '{}' was found",
                 req.command
             ))
-        })?;
-        let canonical = std::fs::canonicalize(&program).unwrap_or_else(|_| program.clone());
+        };
+        let named = find_program(&req.command, OsStr::new(path)).ok_or_else(missing)?;
+        let program = Program::open(named).ok_or_else(missing)?;
         let allowed = self.allow.iter().any(|a| {
             a == "*"
                 || *a == req.command
-                || Path::new(a) == program
+                || Path::new(a) == program.named
                 // The same file by another path (/bin vs /usr/bin), but not
                 // another name for it: a multi-call binary (busybox) or an
                 // alternative (vi, ex) acts by the name it is called with.
-                || (std::fs::canonicalize(a).is_ok_and(|c| c == canonical)
-                    && Path::new(a).file_name() == program.file_name())
+                || (program.is(Path::new(a))
+                    && Path::new(a).file_name() == program.named.file_name())
         });
         if !allowed {
             return Err(ControlError::Forbidden(format!(
                 "'{}' is not in control.spawn_allow",
-                program.display()
+                program.named.display()
             )));
         }
         if let Some(cwd) = &req.cwd
@@ -151,11 +198,13 @@ impl Spawner {
     async fn run(
         self: Arc<Self>,
         actor: String,
-        program: PathBuf,
+        program: Program,
         req: SpawnRequest,
         started: oneshot::Sender<Result<(u32, i64), ControlError>>,
     ) {
-        let mut cmd = tokio::process::Command::new(&program);
+        let mut cmd = tokio::process::Command::new(&program.canonical);
+        // As the caller named it: a multi-call binary acts by that name.
+        cmd.arg0(&program.named);
         cmd.env_clear()
             .envs(&self.env)
             .envs(&req.env)
@@ -171,11 +220,11 @@ impl Spawner {
             Err(e) => {
                 let err = match e.kind() {
                     std::io::ErrorKind::PermissionDenied => {
-                        ControlError::Forbidden(format!("{}: {e}", program.display()))
+                        ControlError::Forbidden(format!("{}: {e}", program.named.display()))
                     }
                     _ => ControlError::BadRequest(format!(
                         "{} could not be started: {e}",
-                        program.display()
+                        program.named.display()
                     )),
                 };
                 let _ = started.send(Err(err));
@@ -186,7 +235,7 @@ impl Spawner {
         let out = OutputTail::collect(child.stdout.take());
         let err = OutputTail::collect(child.stderr.take());
         let store = Arc::clone(&self.store);
-        let command = program.display().to_string();
+        let command = program.named.display().to_string();
         let (args, cwd) = (req.args.clone(), req.cwd.clone());
         let id = tokio::task::spawn_blocking(move || {
             store.insert_job(&actor, &command, &args, cwd.as_deref(), pid)

@@ -35,6 +35,7 @@ mod schemathesis;
 mod service_faults;
 mod services;
 mod slow_readers;
+mod spawn_race;
 mod storage_faults;
 mod tls;
 mod ui_assets;
