@@ -236,10 +236,21 @@ pub struct Reniced {
     pub nice: i32,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReniceQuery {
+    /// The process's `create_time` as the process list gave it (RFC 3339):
+    /// when the pid now belongs to a process started at another time,
+    /// nothing is reniced and the answer is 409.
+    #[param(value_type = Option<String>, format = DateTime)]
+    started: Option<String>,
+}
+
 /// Change a process's nice value. PID 1, the agent and its ancestors are refused.
 #[utoipa::path(
     tag = "processes",
-    params(("pid" = i32, Path, description = "The process id", minimum = 1, maximum = 2147483647)),
+    params(("pid" = i32, Path, description = "The process id", minimum = 1, maximum = 2147483647), ReniceQuery),
     request_body = ReniceBody,
     responses(
         (status = 200, description = "The new nice value", body = Reniced),
@@ -247,6 +258,7 @@ pub struct Reniced {
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 500, response = Internal),
@@ -258,10 +270,18 @@ async fn renice(
     state: web::Data<AppState>,
     who: ControlAccess,
     pid: web::Path<String>,
+    q: web::Query<ReniceQuery>,
     body: web::Json<ReniceBody>,
 ) -> Result<web::Json<Reniced>, ApiError> {
-    let parsed = pid_of(&pid).and_then(|p| Ok((p, Nice::new(body.nice)?)));
-    let (pid, nice) = match parsed {
+    let parsed = pid_of(&pid).and_then(|p| {
+        let started = q
+            .started
+            .as_deref()
+            .map(|s| parse_instant("started", s))
+            .transpose()?;
+        Ok((p, Nice::new(body.nice)?, started))
+    });
+    let (pid, nice, started) = match parsed {
         Ok(v) => v,
         Err(e) => {
             state
@@ -278,7 +298,12 @@ async fn renice(
     };
     let opened = control::Target::open(pid, None);
     let target = describe(pid, &opened);
-    let result = opened.and_then(|t| t.renice(nice));
+    let result = opened.and_then(|t| {
+        if let Some(s) = started {
+            t.expect_started(s)?;
+        }
+        t.renice(nice)
+    });
     let (outcome, detail) = outcome_of(&result, format!("nice {}", nice.get()));
     state
         .audit(entry(who, "process.renice", target, outcome, detail))

@@ -136,16 +136,18 @@ impl Target {
     /// Sets the nice value of every thread of the process (on Linux a nice
     /// value belongs to a thread: setpriority(2) on the pid alone leaves the
     /// others as they were) and returns the main thread's, as read back.
-    /// setpriority has no pidfd form: the pidfd is checked before and after,
-    /// so a process that exited meanwhile is reported gone, not trusted.
+    /// setpriority has no pidfd form, so it acts by number and each act is
+    /// checked after: a process still running by its pidfd then was the one
+    /// set (a pid is not reused before its process is reaped), and a thread
+    /// still listed under it was its own. A number that left us meanwhile
+    /// is reported, not trusted.
     pub fn renice(&self, nice: Nice) -> Result<i32, ControlError> {
         let pid = self.pid.get();
-        if self.has_exited() {
-            return Err(ControlError::NotFound(pid));
-        }
+        self.still_here()?;
         let main = process::Pid::from_raw(pid as i32).ok_or(ControlError::NotFound(pid))?;
         process::setpriority_process(Some(main), nice.get())
             .map_err(|e| errno(pid, "renice", e))?;
+        self.still_here()?;
         let tids = std::fs::read_dir(format!("/proc/{pid}/task"))
             .map_err(|_| ControlError::NotFound(pid))?
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
@@ -157,13 +159,38 @@ impl Target {
                 Ok(()) | Err(Errno::SRCH) => {}
                 Err(e) => return Err(errno(pid, "renice a thread of", e)),
             }
+            self.thread_still_ours(tid, nice)?;
         }
         let now = process::getpriority_process(Some(main))
             .map_err(|e| errno(pid, "read the nice value of", e))?;
-        if self.has_exited() {
-            return Err(ControlError::NotFound(pid));
-        }
+        self.still_here()?;
         Ok(now)
+    }
+
+    fn still_here(&self) -> Result<(), ControlError> {
+        if self.has_exited() {
+            return Err(ControlError::NotFound(self.pid.get()));
+        }
+        Ok(())
+    }
+
+    /// After acting on thread `tid` by number: it is still one of ours, or
+    /// it ended and its number names no other process (a thread's id is
+    /// freed the moment it ends, and could have been taken meanwhile).
+    fn thread_still_ours(&self, tid: process::Pid, nice: Nice) -> Result<(), ControlError> {
+        let (pid, raw) = (self.pid.get(), tid.as_raw_nonzero().get());
+        self.still_here()?;
+        if std::path::Path::new(&format!("/proc/{pid}/task/{raw}")).exists() {
+            return Ok(());
+        }
+        match see(raw) {
+            Ok(other) if other.tgid != pid as i32 => Err(ControlError::Failed(format!(
+                "thread {raw} of pid {pid} ended while being reniced and its id now belongs to pid {}, whose nice value may have been set to {}",
+                other.tgid,
+                nice.get()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Whether the process has exited (a zombie counts: it will never run
@@ -372,6 +399,41 @@ mod tests {
             nices.len() >= 2 && nices.iter().all(|&n| n == 13),
             "{nices:?}"
         );
+    }
+
+    #[test]
+    fn a_thread_number_that_now_names_another_process_is_reported() {
+        let spawn = || {
+            std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap()
+        };
+        let (mut ours, mut stranger) = (spawn(), spawn());
+        let t = Target::open(pid(ours.id()), None).unwrap();
+        let nice = Nice::new(19).unwrap();
+        let as_tid = |n: u32| process::Pid::from_raw(n as i32).unwrap();
+        // Its own main thread is listed under it.
+        let own = t.thread_still_ours(as_tid(ours.id()), nice);
+        // What a thread id freed and taken by another process looks like.
+        let taken = t.thread_still_ours(as_tid(stranger.id()), nice);
+        stranger.kill().unwrap();
+        stranger.wait().unwrap();
+        // A number nobody holds now: the thread just ended, nothing else was hit.
+        let free = t.thread_still_ours(as_tid(stranger.id()), nice);
+        ours.kill().unwrap();
+        ours.wait().unwrap();
+        // Once the process itself has exited, that is what is reported.
+        let gone = t.thread_still_ours(as_tid(stranger.id()), nice);
+        assert!(own.is_ok(), "{own:?}");
+        let e = taken.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("belongs to pid {}", stranger.id())),
+            "{e}"
+        );
+        assert!(free.is_ok(), "{free:?}");
+        assert!(matches!(gone, Err(ControlError::NotFound(_))), "{gone:?}");
     }
 
     #[test]

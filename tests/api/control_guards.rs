@@ -188,3 +188,56 @@ async fn a_signal_for_a_process_started_at_another_time_is_refused_and_nothing_i
     );
     app.stop().await;
 }
+
+/// Field 19 of /proc/<pid>/stat is the nice value.
+fn nice_of(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split_whitespace().nth(16).unwrap().parse().unwrap()
+}
+
+#[actix_web::test]
+async fn a_renice_for_a_process_started_at_another_time_is_refused_and_nothing_changes() {
+    let app = spawn_app().await;
+    let mut child = Command::new("sleep").arg("300").spawn().unwrap();
+    let pid = child.id();
+    let before = nice_of(pid);
+    // Raising it needs no privilege; any value other than the current one.
+    let nice = if before < 19 { 19 } else { 18 };
+    let listed = app.get(&format!("/api/v1/processes/{pid}")).await.json();
+    let started: chrono::DateTime<chrono::Utc> = listed["create_time"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no create_time: {listed}"))
+        .parse()
+        .unwrap();
+    let q = |t: chrono::DateTime<chrono::Utc>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .replace('+', "%2B")
+    };
+    let body = format!(r#"{{"nice": {nice}}}"#);
+    let other = started - chrono::Duration::seconds(7);
+    let r = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/processes/{pid}?started={}", q(other)),
+            Some(CONTROL_TOKEN),
+            Some(body.as_bytes()),
+        )
+        .await;
+    let detail = r.problem(409);
+    assert!(detail.contains("another process"), "{detail}");
+    assert_eq!(nice_of(pid), before, "it was reniced");
+    let r = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/processes/{pid}?started={}", q(started)),
+            Some(CONTROL_TOKEN),
+            Some(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(nice_of(pid), nice);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    app.stop().await;
+}
