@@ -4,6 +4,8 @@
 //! with Retry-After) instead of queueing without bound. So process listings,
 //! however many clients loop on them, neither hold the HTTP workers'
 //! blocking threads, which SQLite reads need, nor take CPU from the workers.
+//! Token holders have a share of their own, served first: anonymous
+//! callers filling theirs cannot keep an operator from the process table.
 
 use super::ApiError;
 use crate::collect::procs::ProcessReader;
@@ -44,40 +46,83 @@ const NICER_BY: i32 = 5;
 /// What a request is told when the lane is full.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
-pub struct ProcLane {
+/// Whose turn a reading takes: each has its own places in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    Anonymous,
+    Token,
+}
+
+impl Share {
+    pub fn of(who: &super::auth::Identity) -> Self {
+        if who.is_anonymous() {
+            Self::Anonymous
+        } else {
+            Self::Token
+        }
+    }
+}
+
+/// One share's queue.
+struct Queue {
     jobs: mpsc::Sender<Job>,
     /// One per caller waiting for a reading, the one running included;
     /// released when the caller has its answer or goes away.
     callers: Semaphore,
 }
 
+impl Queue {
+    fn new() -> (Self, mpsc::Receiver<Job>) {
+        let (jobs, rx) = mpsc::channel(CHANNEL);
+        let callers = Semaphore::new(QUEUE + 1);
+        (Self { jobs, callers }, rx)
+    }
+}
+
+pub struct ProcLane {
+    anonymous: Queue,
+    tokens: Queue,
+}
+
 impl ProcLane {
     /// Starts the lane's thread; it ends when `shutdown` fires or the lane is
     /// dropped, after the reading under way. Call it within a runtime.
     pub fn start(shutdown: CancellationToken) -> std::io::Result<(Self, JoinHandle<()>)> {
-        let (jobs, rx) = mpsc::channel(CHANNEL);
+        let (anonymous, anonymous_rx) = Queue::new();
+        let (tokens, tokens_rx) = Queue::new();
         let runtime = tokio::runtime::Handle::current();
         let thread = std::thread::Builder::new()
             .name("hostwatch-procs".into())
-            .spawn(move || serve(rx, &shutdown, &runtime))?;
-        let callers = Semaphore::new(QUEUE + 1);
-        Ok((Self { jobs, callers }, thread))
+            .spawn(move || serve(tokens_rx, anonymous_rx, &shutdown, &runtime))?;
+        Ok((Self { anonymous, tokens }, thread))
     }
 
-    /// Runs `f` on the lane and answers what it returns; 503 when the lane
-    /// is full or the agent is stopping.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    fn queue(&self, share: Share) -> &Queue {
+        match share {
+            Share::Anonymous => &self.anonymous,
+            Share::Token => &self.tokens,
+        }
+    }
+
+    /// Runs `f` on the lane and answers what it returns; 503 when the
+    /// caller's share of the lane is full or the agent is stopping.
+    pub async fn run<T, F>(&self, share: Share, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut ProcessReader) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let full = || {
             ApiError::Overloaded(format!(
-                "{} process readings are running or waiting already; retry in {RETRY_AFTER_SECS} s",
-                QUEUE + 1
+                "{} process readings{} are running or waiting already; retry in {RETRY_AFTER_SECS} s",
+                QUEUE + 1,
+                match share {
+                    Share::Anonymous => " by callers without a token",
+                    Share::Token => " by token holders",
+                }
             ))
         };
-        let _waiting = self.callers.try_acquire().map_err(|_| full())?;
+        let queue = self.queue(share);
+        let _waiting = queue.callers.try_acquire().map_err(|_| full())?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |reader| {
             // Whoever asked has gone (a dropped connection): skip the work.
@@ -97,7 +142,7 @@ impl ProcLane {
                 }
             }
         });
-        self.jobs.try_send(job).map_err(|e| match e {
+        queue.jobs.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => full(),
             mpsc::error::TrySendError::Closed(_) => stopping(),
         })?;
@@ -110,13 +155,13 @@ impl ProcLane {
     /// Like `run`, and the answer is serialized on the lane too: a listing
     /// of every field is megabytes of JSON, and writing it on an HTTP
     /// worker would hold up every request behind it there.
-    pub async fn json<T, F>(&self, f: F) -> Result<HttpResponse, ApiError>
+    pub async fn json<T, F>(&self, share: Share, f: F) -> Result<HttpResponse, ApiError>
     where
         F: FnOnce(&mut ProcessReader) -> Result<T, ApiError> + Send + 'static,
         T: Serialize,
     {
         let body = self
-            .run(move |reader| {
+            .run(share, move |reader| {
                 serde_json::to_vec(&f(reader)?)
                     .map_err(|e| ApiError::Internal(format!("cannot write the answer: {e}")))
             })
@@ -131,7 +176,12 @@ fn stopping() -> ApiError {
     ApiError::Unavailable("the agent is shutting down".into())
 }
 
-fn serve(mut rx: mpsc::Receiver<Job>, shutdown: &CancellationToken, runtime: &Handle) {
+fn serve(
+    mut tokens: mpsc::Receiver<Job>,
+    mut anonymous: mpsc::Receiver<Job>,
+    shutdown: &CancellationToken,
+    runtime: &Handle,
+) {
     // On Linux a nice value is a thread's own: this one changes only the lane.
     let nicer = rustix::process::getpriority_process(None)
         .and_then(|own| rustix::process::setpriority_process(None, (own + NICER_BY).min(19)));
@@ -140,16 +190,20 @@ fn serve(mut rx: mpsc::Receiver<Job>, shutdown: &CancellationToken, runtime: &Ha
     }
     let mut reader = ProcessReader::default();
     // Waiting needs no IO or timer driver, so this works on any runtime.
-    let next = |rx: &mut mpsc::Receiver<Job>| {
+    // A token holder's reading goes first; each share is bounded, so
+    // neither waits without end.
+    let mut next = || {
         runtime.block_on(async {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => None,
-                job = rx.recv() => job,
+                Some(job) = tokens.recv() => Some(job),
+                Some(job) = anonymous.recv() => Some(job),
+                else => None,
             }
         })
     };
-    while let Some(job) = next(&mut rx) {
+    while let Some(job) = next() {
         // Go on with a fresh reader rather than a half-updated one.
         if job(&mut reader) {
             tracing::error!("a process reading panicked; the reader starts afresh");
@@ -168,7 +222,9 @@ mod tests {
         let token = CancellationToken::new();
         let (lane, thread) = ProcLane::start(token.clone()).unwrap();
         let nice = lane
-            .run(|_| Ok(rustix::process::getpriority_process(None).ok()))
+            .run(Share::Token, |_| {
+                Ok(rustix::process::getpriority_process(None).ok())
+            })
             .await
             .unwrap();
         let own = rustix::process::getpriority_process(None).unwrap();
@@ -190,7 +246,7 @@ mod tests {
         let l = Arc::clone(&lane);
         // One reading holds the lane until released.
         let holding = tokio::spawn(async move {
-            l.run(move |_| {
+            l.run(Share::Anonymous, move |_| {
                 let _ = started.send(());
                 let _ = gate.recv();
                 Ok(0)
@@ -201,13 +257,13 @@ mod tests {
         let waiting: Vec<_> = (1..=QUEUE)
             .map(|i| {
                 let l = Arc::clone(&lane);
-                tokio::spawn(async move { l.run(move |_| Ok(i)).await })
+                tokio::spawn(async move { l.run(Share::Anonymous, move |_| Ok(i)).await })
             })
             .collect();
-        while lane.callers.available_permits() > 0 {
+        while lane.anonymous.callers.available_permits() > 0 {
             tokio::task::yield_now().await;
         }
-        let refused = lane.run(|_| Ok(99)).await;
+        let refused = lane.run(Share::Anonymous, |_| Ok(99)).await;
         assert!(
             matches!(refused, Err(ApiError::Overloaded(_))),
             "{refused:?}"
@@ -216,17 +272,67 @@ mod tests {
         // is skipped.
         let mut waiting = waiting;
         waiting.pop().unwrap().abort();
-        while lane.callers.available_permits() == 0 {
+        while lane.anonymous.callers.available_permits() == 0 {
             tokio::task::yield_now().await;
         }
         let l = Arc::clone(&lane);
-        let late = tokio::spawn(async move { l.run(|_| Ok(99)).await });
+        let late = tokio::spawn(async move { l.run(Share::Anonymous, |_| Ok(99)).await });
         release.send(()).unwrap();
         assert_eq!(holding.await.unwrap().unwrap(), 0);
         for (i, w) in waiting.into_iter().enumerate() {
             assert_eq!(w.await.unwrap().unwrap(), i + 1);
         }
         assert_eq!(late.await.unwrap().unwrap(), 99);
+        token.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_token_holder_has_places_of_its_own_and_goes_first() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let token = CancellationToken::new();
+        let (lane, _thread) = ProcLane::start(token.clone()).unwrap();
+        let lane = Arc::new(lane);
+        let order = Arc::new(AtomicUsize::new(0));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let l = Arc::clone(&lane);
+        let holding = tokio::spawn(async move {
+            l.run(Share::Anonymous, move |_| {
+                let _ = started.send(());
+                let _ = gate.recv();
+                Ok(())
+            })
+            .await
+        });
+        running.await.unwrap();
+        let ticket = |share: Share| {
+            let (l, order) = (Arc::clone(&lane), Arc::clone(&order));
+            tokio::spawn(async move {
+                l.run(share, move |_| Ok(order.fetch_add(1, Ordering::SeqCst)))
+                    .await
+            })
+        };
+        let anonymous: Vec<_> = (0..QUEUE).map(|_| ticket(Share::Anonymous)).collect();
+        while lane.anonymous.callers.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = lane.run(Share::Anonymous, |_| Ok(())).await;
+        assert!(
+            matches!(refused, Err(ApiError::Overloaded(_))),
+            "{refused:?}"
+        );
+        // Anonymous callers have filled their share: a token holder is
+        // still admitted, and runs before all of those waiting.
+        let operator = ticket(Share::Token);
+        while lane.tokens.callers.available_permits() == QUEUE + 1 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        holding.await.unwrap().unwrap();
+        assert_eq!(operator.await.unwrap().unwrap(), 0);
+        for a in anonymous {
+            assert!(a.await.unwrap().unwrap() > 0);
+        }
         token.cancel();
     }
 }

@@ -1,6 +1,6 @@
 //! Processes: list them and read one; acting on them is in `process_control`.
 
-use super::{ApiError, AppState, auth::ReadAccess, error::responses::*};
+use super::{ApiError, AppState, auth::ReadAccess, error::responses::*, proc_lane::Share};
 use crate::{
     collect::procs::{FieldSet, ProcessInfo, ProcessList, Query, SortKey, View},
     domain::Pid,
@@ -109,7 +109,9 @@ async fn list(
     query.view = view_of(&who);
     let (body, _) = state
         .processes
-        .run(move |reader| super::process_list::write(reader, &query))
+        .run(Share::of(&who.0), move |reader| {
+            super::process_list::write(reader, &query)
+        })
         .await?;
     Ok(listing(body))
 }
@@ -159,7 +161,7 @@ async fn one(
     let view = view_of(&who);
     state
         .processes
-        .json(move |reader| {
+        .json(Share::of(&who.0), move |reader| {
             reader
                 .one(pid.get(), view)
                 .ok_or_else(|| ApiError::NotFound(format!("no process has pid {}", pid.get())))

@@ -1,6 +1,9 @@
 //! Users running processes, and each user's processes.
 
-use super::{ApiError, AppState, auth::ReadAccess, error::responses::*, processes::ListQuery};
+use super::{
+    ApiError, AppState, auth::ReadAccess, error::responses::*, proc_lane::Share,
+    processes::ListQuery,
+};
 use crate::collect::procs::{ProcessList, UserSummary};
 use actix_web::{HttpResponse, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -21,8 +24,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
     security((), ("bearer" = []))
 )]
 #[get("/users")]
-async fn list(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpResponse, ApiError> {
-    state.processes.json(|reader| Ok(reader.users())).await
+async fn list(state: web::Data<AppState>, who: ReadAccess) -> Result<HttpResponse, ApiError> {
+    state
+        .processes
+        .json(Share::of(&who.0), |reader| Ok(reader.users()))
+        .await
 }
 
 /// One user's processes; takes the filters, sort, paging and fields of `/processes`.
@@ -52,7 +58,7 @@ async fn processes(
     query.user = Some(username.clone());
     let (body, _) = state
         .processes
-        .run(move |reader| {
+        .run(Share::of(&who.0), move |reader| {
             let (body, total) = super::process_list::write(reader, &query)?;
             if total == 0 && !reader.user_exists(&username) {
                 return Err(ApiError::NotFound(format!("no user is named '{username}'")));

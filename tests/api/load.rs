@@ -2,7 +2,7 @@
 //! bounded lane of their own, so clients looping on them neither starve the
 //! cheap routes nor queue without bound.
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{READ_TOKEN, TestApp, spawn_app};
 use futures_util::{StreamExt, stream::FuturesUnordered};
 use std::{
     process::{Child, Command, Stdio},
@@ -93,6 +93,50 @@ async fn too_many_listings_at_once_are_told_to_retry_with_a_problem() {
         })
         .await;
     assert!(served, "the lane did not drain");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn anonymous_callers_filling_the_lane_leave_token_holders_their_own_share() {
+    let _crowd = Crowd::of(100);
+    let app = spawn_app().await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let refused = AtomicUsize::new(0);
+    // Twenty anonymous clients looping on listings of every field: always
+    // more than the lane admits, so their share stays full.
+    let flood = (0..20).map(|_| async {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                t = timed(&app, HEAVY) => {
+                    refused.fetch_add(usize::from(t.is_none()), SeqCst);
+                }
+            }
+        }
+    });
+    let operator = async {
+        let end = Instant::now() + Duration::from_secs(60);
+        while refused.load(SeqCst) == 0 && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let full_at = refused.load(SeqCst);
+        let mut statuses = Vec::new();
+        for _ in 0..20 {
+            let r = app
+                .request("GET", "/api/v1/processes?limit=5", Some(READ_TOKEN), None)
+                .await;
+            statuses.push(r.status);
+        }
+        // Refusals went on while the token holder was being served.
+        let during = refused.load(SeqCst) - full_at;
+        stop.cancel();
+        (full_at, statuses, during)
+    };
+    let (_, (full_at, statuses, during)) =
+        futures_util::future::join(futures_util::future::join_all(flood), operator).await;
+    assert!(full_at > 0, "twenty looping clients never filled the lane");
+    assert!(during > 0, "the anonymous share was not full throughout");
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
     app.stop().await;
 }
 
