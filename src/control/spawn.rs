@@ -13,10 +13,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     ffi::OsStr,
     os::fd::AsRawFd,
-    os::unix::{
-        fs::{MetadataExt, PermissionsExt},
-        process::ExitStatusExt,
-    },
+    os::unix::{fs::PermissionsExt, process::ExitStatusExt},
     path::{Path, PathBuf},
     process::Stdio,
     sync::{Arc, Mutex},
@@ -60,9 +57,8 @@ pub struct Program {
     /// As the caller named it (or as `PATH` found it).
     pub named: PathBuf,
     stat: rustix::fs::Stat,
-    /// Where the opened file lies, no link left in it. This is what runs:
-    /// a caller who could swap a part of it could as well replace the
-    /// allowed file itself. Not `/proc/self/fd/N` or fexecve: the child's
+    /// Where the opened file lies, no link left in it. This is what runs
+    /// (for a file allowed under another path, that entry's own). Not `/proc/self/fd/N` or fexecve: the child's
     /// name (`comm`) would become the descriptor's number on kernels before
     /// 6.14, and a script's interpreter could not reopen it.
     canonical: PathBuf,
@@ -84,12 +80,6 @@ impl Program {
             stat,
             canonical,
         })
-    }
-
-    /// Whether `path` is this very file (device and inode).
-    fn is(&self, path: &Path) -> bool {
-        std::fs::metadata(path)
-            .is_ok_and(|m| m.dev() == self.stat.st_dev && m.ino() == self.stat.st_ino)
     }
 }
 
@@ -151,22 +141,40 @@ impl Spawner {
             ))
         };
         let named = find_program(&req.command, OsStr::new(path)).ok_or_else(missing)?;
-        let program = Program::open(named).ok_or_else(missing)?;
-        let allowed = self.allow.iter().any(|a| {
-            a == "*"
-                || *a == req.command
-                || Path::new(a) == program.named
-                // The same file by another path (/bin vs /usr/bin), but not
-                // another name for it: a multi-call binary (busybox) or an
-                // alternative (vi, ex) acts by the name it is called with.
-                || (program.is(Path::new(a))
-                    && Path::new(a).file_name() == program.named.file_name())
-        });
-        if !allowed {
-            return Err(ControlError::Forbidden(format!(
+        let mut program = Program::open(named).ok_or_else(missing)?;
+        let refused = || {
+            ControlError::Forbidden(format!(
                 "'{}' is not in control.spawn_allow",
                 program.named.display()
-            )));
+            ))
+        };
+        // Another process's root or file descriptors: a view of files in
+        // another mount namespace, which would not run as named here.
+        if program.named.starts_with("/proc") {
+            return Err(refused());
+        }
+        let by_name = self
+            .allow
+            .iter()
+            .any(|a| a == "*" || *a == req.command || Path::new(a) == program.named);
+        if !by_name {
+            // The same file by another path (/bin vs /usr/bin), but not
+            // another name for it: a multi-call binary (busybox) or an
+            // alternative (vi, ex) acts by the name it is called with. What
+            // runs is then the allowed entry's file, found afresh from the
+            // entry and checked to be the same one: the caller's path may
+            // lead to it through a link or mount the caller controls.
+            let entry = self
+                .allow
+                .iter()
+                .map(Path::new)
+                .filter(|a| a.is_absolute() && a.file_name() == program.named.file_name())
+                .filter_map(|a| Program::open(a.to_path_buf()))
+                .find(|e| {
+                    e.stat.st_dev == program.stat.st_dev && e.stat.st_ino == program.stat.st_ino
+                })
+                .ok_or_else(refused)?;
+            program.canonical = entry.canonical;
         }
         if let Some(cwd) = &req.cwd
             && !Path::new(cwd).is_dir()

@@ -115,3 +115,68 @@ async fn a_symlink_swapped_in_a_loop_never_runs_what_is_not_allowed() {
     assert!(codes.iter().all(|c| *c == 0), "{codes:?}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn an_allowed_file_seen_through_another_mount_namespace_runs_only_as_allowed() {
+    let truth = on_path("true");
+    let work = tempfile::tempdir().unwrap();
+    let marker = work.path().join("evil-ran");
+    let evil = work.path().join("true");
+    std::fs::write(
+        &evil,
+        format!("#!/bin/sh\necho ran >> '{}'\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // In a namespace of its own, the allowed file is mounted over the
+    // caller's own `true`: through /proc/<pid>/root it is the allowed file,
+    // by its path in the agent's namespace it is the caller's.
+    let ready = work.path().join("ready");
+    let mut ns = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount --bind '{}' '{}' && touch '{}' && exec sleep 30",
+            truth.display(),
+            evil.display(),
+            ready.display()
+        ))
+        .spawn()
+        .expect("unshare runs (util-linux)");
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !ready.exists() && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ready.exists(), "the namespace did not get its mount");
+    // `exec sleep`: the process unshare started is the one in the namespace.
+    let command = format!("/proc/{}/root{}", ns.id(), evil.display());
+    let allowed = truth.to_str().unwrap().to_owned();
+    let app = spawn_with(|s| s.control.spawn_allow = vec![allowed]).await;
+    let body = json!({"command": command}).to_string();
+    let r = app
+        .request(
+            "POST",
+            "/api/v1/processes",
+            Some(CONTROL_TOKEN),
+            Some(body.as_bytes()),
+        )
+        .await;
+    if r.status == 201 {
+        let path = format!("/api/v1/jobs/{}", r.json()["job_id"]);
+        app.wait_until(Duration::from_secs(10), || async {
+            app.request("GET", &path, Some(CONTROL_TOKEN), None)
+                .await
+                .json()["state"]
+                == "exited"
+        })
+        .await;
+    } else {
+        r.problem(403);
+    }
+    let _ = ns.kill();
+    let _ = ns.wait();
+    assert!(
+        !marker.exists(),
+        "the caller's own file ran as root through another namespace"
+    );
+    app.stop().await;
+}
