@@ -105,6 +105,20 @@ pub fn health_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     Ok(Some(s))
 }
 
+/// A token's name: the actor in the audit trail and the log. Not
+/// `anonymous`, which names callers without a token (and would give the
+/// token their share and view), and not empty.
+pub fn token_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.trim() {
+        "" => Err(serde::de::Error::custom("a token needs a name")),
+        "anonymous" => Err(serde::de::Error::custom(
+            "'anonymous' names callers without a token: choose another token name",
+        )),
+        _ => Ok(s),
+    }
+}
+
 pub fn sha256_hex<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
     let s = String::deserialize(d)?;
     let mut out = [0u8; 32];

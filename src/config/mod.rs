@@ -9,7 +9,7 @@ mod redact;
 pub mod watchdog;
 
 use de::{
-    allowed_hosts, duration, health_url, interval, service_name, sha256_hex, spawn_env,
+    allowed_hosts, duration, health_url, interval, service_name, sha256_hex, spawn_env, token_name,
     top_processes, unit, workers,
 };
 use serde::Deserialize;
@@ -84,6 +84,7 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSettings {
+    #[serde(deserialize_with = "token_name")]
     pub name: String,
     pub scope: Scope,
     #[serde(deserialize_with = "sha256_hex")]

@@ -74,6 +74,17 @@ fn a_token_hash_must_be_64_hex_digits() {
 }
 
 #[test]
+fn a_token_cannot_be_named_like_callers_without_one() {
+    let hash = "0".repeat(64);
+    for bad in ["anonymous", " anonymous ", ""] {
+        let t =
+            format!("[[auth.tokens]]\nname = \"{bad}\"\nscope = \"read\"\nsha256 = \"{hash}\"\n");
+        let m = parse(&t, &[]).unwrap_err().to_string();
+        assert!(m.contains("line 2") && m.contains("name"), "{m}");
+    }
+}
+
+#[test]
 fn services_take_their_manager_and_timeout() {
     let s = parse(
         "[[services]]\nname = \"web\"\nmanager = \"sysv\"\nunit = \"apache2\"\ntimeout = \"3s\"\n",
