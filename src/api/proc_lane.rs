@@ -43,6 +43,10 @@ const CHANNEL: usize = 8 * QUEUE;
 /// tenth, without a clear gain for the cheap routes (benches/README.md).
 const NICER_BY: i32 = 5;
 
+/// Token holders' readings run in a row at most this many times while an
+/// anonymous one waits.
+const TOKEN_STREAK: usize = 4;
+
 /// What a request is told when the lane is full.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
@@ -190,18 +194,31 @@ fn serve(
     }
     let mut reader = ProcessReader::default();
     // Waiting needs no IO or timer driver, so this works on any runtime.
-    // A token holder's reading goes first; each share is bounded, so
-    // neither waits without end.
+    // A token holder's reading goes first, but after TOKEN_STREAK of them
+    // in a row a waiting anonymous one runs: token holders keeping their
+    // share full do not hold anonymous callers off for ever.
+    let mut streak = 0;
     let mut next = || {
-        runtime.block_on(async {
+        if shutdown.is_cancelled() {
+            return None;
+        }
+        if streak >= TOKEN_STREAK
+            && let Ok(job) = anonymous.try_recv()
+        {
+            streak = 0;
+            return Some(job);
+        }
+        let (job, token) = runtime.block_on(async {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => None,
-                Some(job) = tokens.recv() => Some(job),
-                Some(job) = anonymous.recv() => Some(job),
+                Some(job) = tokens.recv() => Some((job, true)),
+                Some(job) = anonymous.recv() => Some((job, false)),
                 else => None,
             }
-        })
+        })?;
+        streak = if token { streak + 1 } else { 0 };
+        Some(job)
     };
     while let Some(job) = next() {
         // Go on with a fresh reader rather than a half-updated one.
@@ -332,6 +349,47 @@ mod tests {
         assert_eq!(operator.await.unwrap().unwrap(), 0);
         for a in anonymous {
             assert!(a.await.unwrap().unwrap() > 0);
+        }
+        token.cancel();
+    }
+
+    #[tokio::test]
+    async fn token_holders_keeping_their_share_full_still_let_anonymous_ones_through() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let token = CancellationToken::new();
+        let (lane, _thread) = ProcLane::start(token.clone()).unwrap();
+        let lane = Arc::new(lane);
+        let order = Arc::new(AtomicUsize::new(0));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let l = Arc::clone(&lane);
+        let holding = tokio::spawn(async move {
+            l.run(Share::Token, move |_| {
+                let _ = started.send(());
+                let _ = gate.recv();
+                Ok(())
+            })
+            .await
+        });
+        running.await.unwrap();
+        let ticket = |share: Share| {
+            let (l, order) = (Arc::clone(&lane), Arc::clone(&order));
+            tokio::spawn(async move {
+                l.run(share, move |_| Ok(order.fetch_add(1, Ordering::SeqCst)))
+                    .await
+            })
+        };
+        let anonymous = ticket(Share::Anonymous);
+        let tokens: Vec<_> = (0..QUEUE).map(|_| ticket(Share::Token)).collect();
+        while lane.tokens.callers.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        holding.await.unwrap().unwrap();
+        // The holding reading and TOKEN_STREAK - 1 more ran in a row.
+        assert_eq!(anonymous.await.unwrap().unwrap(), TOKEN_STREAK - 1);
+        for t in tokens {
+            t.await.unwrap().unwrap();
         }
         token.cancel();
     }

@@ -184,7 +184,7 @@ impl Target {
             return Ok(());
         }
         match see(raw) {
-            Ok(other) if other.tgid != pid as i32 => Err(ControlError::Failed(format!(
+            Ok(other) if other.tgid != pid as i32 => Err(ControlError::Replaced(format!(
                 "thread {raw} of pid {pid} ended while being reniced and its id now belongs to pid {}, whose nice value may have been set to {}",
                 other.tgid,
                 nice.get()
