@@ -127,21 +127,28 @@ async fn another_name_for_an_allowed_program_is_not_allowed() {
     app.stop().await;
 }
 
+/// The `create_time` the process list gives for `pid`.
+async fn listed_start(app: &crate::helpers::TestApp, pid: u32) -> chrono::DateTime<chrono::Utc> {
+    let listed = app.get(&format!("/api/v1/processes/{pid}")).await.json();
+    listed["create_time"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no create_time: {listed}"))
+        .parse()
+        .unwrap()
+}
+
+/// An instant as a query value.
+fn q(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .replace('+', "%2B")
+}
+
 #[actix_web::test]
 async fn a_signal_for_a_process_started_at_another_time_is_refused_and_nothing_is_sent() {
     let app = spawn_app().await;
     let mut child = Command::new("sleep").arg("300").spawn().unwrap();
     let pid = child.id();
-    let listed = app.get(&format!("/api/v1/processes/{pid}")).await.json();
-    let started: chrono::DateTime<chrono::Utc> = listed["create_time"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no create_time: {listed}"))
-        .parse()
-        .unwrap();
-    let q = |t: chrono::DateTime<chrono::Utc>| {
-        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            .replace('+', "%2B")
-    };
+    let started = listed_start(&app, pid).await;
     // What a page drawn before the pid was reused would send.
     let other = started - chrono::Duration::seconds(7);
     let r = app
@@ -204,16 +211,7 @@ async fn a_renice_for_a_process_started_at_another_time_is_refused_and_nothing_c
     let before = nice_of(pid);
     // Raising it needs no privilege; any value other than the current one.
     let nice = if before < 19 { 19 } else { 18 };
-    let listed = app.get(&format!("/api/v1/processes/{pid}")).await.json();
-    let started: chrono::DateTime<chrono::Utc> = listed["create_time"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no create_time: {listed}"))
-        .parse()
-        .unwrap();
-    let q = |t: chrono::DateTime<chrono::Utc>| {
-        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            .replace('+', "%2B")
-    };
+    let started = listed_start(&app, pid).await;
     let body = format!(r#"{{"nice": {nice}}}"#);
     let other = started - chrono::Duration::seconds(7);
     let r = app

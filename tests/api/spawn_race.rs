@@ -22,6 +22,16 @@ fn swap(link: &Path, target: &Path) {
     std::fs::rename(&tmp, link).unwrap();
 }
 
+/// A script that leaves a line in `marker` when it runs.
+fn write_evil(script: &Path, marker: &Path) {
+    std::fs::write(
+        script,
+        format!("#!/bin/sh\necho ran >> '{}'\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 fn on_path(program: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -38,12 +48,7 @@ async fn a_symlink_swapped_in_a_loop_never_runs_what_is_not_allowed() {
     let work = tempfile::tempdir().unwrap();
     let marker = work.path().join("evil-ran");
     let evil = work.path().join("evil.sh");
-    std::fs::write(
-        &evil,
-        format!("#!/bin/sh\necho ran >> '{}'\n", marker.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_evil(&evil, &marker);
     std::fs::create_dir(work.path().join("bin")).unwrap();
     let link = work.path().join("bin/true");
     swap(&link, &truth);
@@ -122,12 +127,7 @@ async fn an_allowed_file_seen_through_another_mount_namespace_runs_only_as_allow
     let work = tempfile::tempdir().unwrap();
     let marker = work.path().join("evil-ran");
     let evil = work.path().join("true");
-    std::fs::write(
-        &evil,
-        format!("#!/bin/sh\necho ran >> '{}'\n", marker.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_evil(&evil, &marker);
     // In a namespace of its own, the allowed file is mounted over the
     // caller's own `true`: through /proc/<pid>/root it is the allowed file,
     // by its path in the agent's namespace it is the caller's.
