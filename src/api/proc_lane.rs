@@ -303,18 +303,19 @@ mod tests {
         token.cancel();
     }
 
-    #[tokio::test]
-    async fn a_token_holder_has_places_of_its_own_and_goes_first() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let token = CancellationToken::new();
-        let (lane, _thread) = ProcLane::start(token.clone()).unwrap();
-        let lane = Arc::new(lane);
-        let order = Arc::new(AtomicUsize::new(0));
+    /// A reading that holds the lane until the sender is used.
+    async fn hold(
+        lane: &Arc<ProcLane>,
+        share: Share,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), ApiError>>,
+    ) {
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let (started, running) = oneshot::channel();
-        let l = Arc::clone(&lane);
+        let l = Arc::clone(lane);
         let holding = tokio::spawn(async move {
-            l.run(Share::Anonymous, move |_| {
+            l.run(share, move |_| {
                 let _ = started.send(());
                 let _ = gate.recv();
                 Ok(())
@@ -322,6 +323,17 @@ mod tests {
             .await
         });
         running.await.unwrap();
+        (release, holding)
+    }
+
+    #[tokio::test]
+    async fn a_token_holder_has_places_of_its_own_and_goes_first() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let token = CancellationToken::new();
+        let (lane, _thread) = ProcLane::start(token.clone()).unwrap();
+        let lane = Arc::new(lane);
+        let (release, holding) = hold(&lane, Share::Anonymous).await;
+        let order = Arc::new(AtomicUsize::new(0));
         let ticket = |share: Share| {
             let (l, order) = (Arc::clone(&lane), Arc::clone(&order));
             tokio::spawn(async move {
@@ -359,19 +371,8 @@ mod tests {
         let token = CancellationToken::new();
         let (lane, _thread) = ProcLane::start(token.clone()).unwrap();
         let lane = Arc::new(lane);
+        let (release, holding) = hold(&lane, Share::Token).await;
         let order = Arc::new(AtomicUsize::new(0));
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let (started, running) = oneshot::channel();
-        let l = Arc::clone(&lane);
-        let holding = tokio::spawn(async move {
-            l.run(Share::Token, move |_| {
-                let _ = started.send(());
-                let _ = gate.recv();
-                Ok(())
-            })
-            .await
-        });
-        running.await.unwrap();
         let ticket = |share: Share| {
             let (l, order) = (Arc::clone(&lane), Arc::clone(&order));
             tokio::spawn(async move {
