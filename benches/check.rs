@@ -12,10 +12,14 @@ fn take(c: &mut Criterion) {
     let mut g = c.benchmark_group("take_check");
     let mut host_only = Collector::new(0).unwrap();
     std::thread::sleep(host_only.ready_in());
-    g.bench_function("without_processes", |b| b.iter(|| host_only.take()));
+    g.bench_function("without_processes", |b| {
+        b.iter(|| host_only.take(std::time::Duration::from_secs(1)))
+    });
     let mut with_top = Collector::new(5).unwrap();
     std::thread::sleep(with_top.ready_in());
-    g.bench_function("with_top_processes", |b| b.iter(|| with_top.take()));
+    g.bench_function("with_top_processes", |b| {
+        b.iter(|| with_top.take(std::time::Duration::from_secs(1)))
+    });
     g.finish();
 }
 
@@ -24,7 +28,10 @@ fn store(c: &mut Criterion) {
     let store = Store::open(&dir.path().join("bench.db")).unwrap();
     let collector = Collector::new(5).unwrap();
     std::thread::sleep(collector.ready_in());
-    let (check, _) = hostwatch::sampler::read_host(&std::sync::Mutex::new(collector));
+    let (check, _) = hostwatch::sampler::read_host(
+        &std::sync::Mutex::new(collector),
+        std::time::Duration::from_secs(1),
+    );
     // Each bench may run alone (nextest runs them one per process): store
     // one check first so `latest_check` has something to read.
     store.insert_check(&check).unwrap();

@@ -70,6 +70,9 @@ impl Directories {
 /// How long a stopping loop waits for its cancelled walk to notice.
 const WALK_STOP: Duration = Duration::from_secs(1);
 
+/// How often a stuck walk is said to be stuck again (its age grows).
+const STUCK_REPORT: Duration = Duration::from_secs(10);
+
 /// Cancels a walk however its loop ends: on shutdown, or dropped with the
 /// runtime (which otherwise waits for the blocking thread to finish).
 struct StopWalk(Arc<AtomicBool>);
@@ -129,15 +132,35 @@ async fn run(all: Arc<Directories>, i: usize, d: DirectorySettings, cancel: Canc
         let flag = Arc::clone(&stop.0);
         let mut walk =
             tokio::task::spawn_blocking(move || dirs::measure(&path, Limits::default(), &flag));
-        let result = tokio::select! {
-            _ = cancel.cancelled() => {
-                drop(stop);
-                // Bounded: a `stat` stuck on a dead mount must not hold
-                // shutdown; the walk then ends when that call returns.
-                let _ = tokio::time::timeout(WALK_STOP, walk).await;
-                return;
+        // A walk stops itself at its time limit between two calls; one that
+        // runs past that is stuck in a call on a hung filesystem. It is said
+        // so, and no other walk of this directory starts until it returns.
+        let mut stuck = tokio::time::interval_at(
+            tokio::time::Instant::now() + Limits::default().max_time + WALK_STOP,
+            STUCK_REPORT,
+        );
+        let result = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    drop(stop);
+                    // Bounded: a `stat` stuck on a dead mount must not hold
+                    // shutdown; the walk then ends when that call returns.
+                    let _ = tokio::time::timeout(WALK_STOP, walk).await;
+                    return;
+                }
+                r = &mut walk => break r.map_err(|e| e.to_string()).and_then(|r| r),
+                _ = stuck.tick() => {
+                    let secs = started.elapsed().as_secs();
+                    all.update(i, |v| {
+                        if v.error.is_none() {
+                            tracing::warn!(directory = %v.name, seconds = secs, "a walk of a watched directory is stuck; is a filesystem under it hung?");
+                        }
+                        v.error = Some(format!(
+                            "the walk has been stuck for {secs} s in a call that does not return (a hung filesystem?); figures are from the last walk that ended"
+                        ));
+                    });
+                }
             }
-            r = &mut walk => r.map_err(|e| e.to_string()).and_then(|r| r),
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         all.update(i, |v| {

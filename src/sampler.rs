@@ -257,7 +257,8 @@ pub async fn read_check(
     bound: Option<Duration>,
 ) -> Result<(Check, PartErrors), SamplerError> {
     let started = Instant::now();
-    let host = tokio::task::spawn_blocking(move || read_host(&collector));
+    let deadline = statfs_deadline(bound);
+    let host = tokio::task::spawn_blocking(move || read_host(&collector, deadline));
     let (host, views) = tokio::join!(host, services.views(bound));
     let (mut check, errors) = host.map_err(|e| SamplerError::Join(e.to_string()))?;
     check.services = Some(views.iter().map(|v| v.to_state()).collect());
@@ -267,13 +268,13 @@ pub async fn read_check(
 
 /// Reads every part of the host into a check that is not stored yet; its
 /// `services` are left empty for `read_check` to fill.
-pub fn read_host(collector: &Mutex<Collector>) -> (Check, PartErrors) {
+pub fn read_host(collector: &Mutex<Collector>, statfs_deadline: Duration) -> (Check, PartErrors) {
     let mut c = collector.lock().unwrap_or_else(|p| p.into_inner());
     // Stored to the millisecond: keep the answer equal to what reads back.
     let taken_at =
         DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
     let started = Instant::now();
-    let parts = c.take();
+    let parts = c.take(statfs_deadline);
     drop(c);
     let check = Check {
         id: None,
@@ -287,6 +288,14 @@ pub fn read_host(collector: &Mutex<Collector>) -> (Check, PartErrors) {
         top_processes: parts.top_processes,
     };
     (check, parts.errors)
+}
+
+/// How long a check waits for a filesystem that does not answer `statfs`:
+/// well under the interval, so a hung mount never makes a check late.
+fn statfs_deadline(interval: Option<Duration>) -> Duration {
+    interval
+        .map_or(Duration::from_secs(1), |i| i / 5)
+        .clamp(Duration::from_millis(50), Duration::from_secs(2))
 }
 
 /// Ticks at `start`, then every `every`; a slow check skips ticks, never bursts.

@@ -83,19 +83,25 @@ pub(super) fn write(out: &mut Exposition, h: &HostCounters) {
             out.gauge(name, help, &[], v as f64);
         }
     }
-    let fs_families: [Family<Partition, f64>; 3] = [
+    // A filesystem that did not answer has no sizes, only its error flag.
+    let fs_families: [Family<Partition, Option<f64>>; 4] = [
         ("hostwatch_filesystem_size_bytes", "Filesystem size.", |f| {
-            f.disk.total_bytes as f64
+            f.disk.total_bytes.map(|v| v as f64)
         }),
         (
             "hostwatch_filesystem_used_bytes",
             "Filesystem space in use.",
-            |f| f.disk.used_bytes as f64,
+            |f| f.disk.used_bytes.map(|v| v as f64),
         ),
         (
             "hostwatch_filesystem_readonly",
             "1 when the filesystem is mounted read-only.",
-            |f| f64::from(u8::from(f.read_only)),
+            |f| Some(f64::from(u8::from(f.read_only))),
+        ),
+        (
+            "hostwatch_filesystem_device_error",
+            "1 when the filesystem did not answer statfs, or answered with an error.",
+            |f| Some(f64::from(u8::from(f.disk.error.is_some()))),
         ),
     ];
     for (name, help, value) in fs_families {
@@ -105,7 +111,9 @@ pub(super) fn write(out: &mut Exposition, h: &HostCounters) {
                 ("fstype", f.disk.fs_type.as_str()),
                 ("mountpoint", f.disk.mount.as_str()),
             ];
-            out.gauge(name, help, &l, value(f));
+            if let Some(v) = value(f) {
+                out.gauge(name, help, &l, v);
+            }
         }
     }
     let disk_families: [Family<BlockCounters, f64>; 5] = [

@@ -1,12 +1,12 @@
 //! CPU, memory and filesystems through sysinfo.
 
-use super::CollectError;
-use crate::domain::{Cpu, Disk, Memory, check::percent};
-use std::{
-    collections::{BTreeMap, HashSet},
-    path::PathBuf,
+use super::{
+    CollectError,
+    mounts::{self, Answer, Mount},
 };
-use sysinfo::{Disks, System};
+use crate::domain::{Cpu, Disk, Memory, check::percent};
+use std::{path::Path, time::Duration};
+use sysinfo::System;
 
 pub fn cpu(sys: &mut System) -> Result<Cpu, CollectError> {
     sys.refresh_cpu_usage();
@@ -41,55 +41,46 @@ pub fn memory(sys: &mut System) -> Result<Memory, CollectError> {
     })
 }
 
-/// Mounted filesystems, one per mount point (the last mounted wins, as the
-/// kernel shows it), sorted by mount point; bind mounts of a filesystem
-/// already mounted whole are left out (`bind_mounts`).
-pub fn disks(disks: &mut Disks) -> Result<Vec<Disk>, CollectError> {
-    disks.refresh(true);
-    let binds = bind_mounts();
-    let by_mount: BTreeMap<String, Disk> = disks
-        .iter()
-        .filter(|d| !binds.contains(d.mount_point()))
-        .filter_map(disk_of)
-        .map(|d| (d.mount.clone(), d))
-        .collect();
-    Ok(by_mount.into_values().collect())
-}
-
-/// Mount points that show again, from a directory inside it, a filesystem
-/// that is also mounted whole: bind mounts. A sandbox makes them of `/`
-/// (systemd's `ReadWritePaths=`, `ProtectHome=`, `PrivateTmp=`), and they
-/// would count the same space several times. A filesystem mounted only
-/// from inside it (a btrfs subvolume as `/`) is kept.
-pub fn bind_mounts() -> HashSet<PathBuf> {
-    let Ok(infos) = procfs::process::Process::myself().and_then(|p| p.mountinfo()) else {
-        return HashSet::new();
-    };
-    let whole: HashSet<&str> = infos
-        .iter()
-        .filter(|m| m.root == "/")
-        .map(|m| m.majmin.as_str())
-        .collect();
-    infos
-        .iter()
-        .filter(|m| m.root != "/" && whole.contains(m.majmin.as_str()))
-        .map(|m| m.mount_point.clone())
-        .collect()
+/// Mounted filesystems with their sizes (`mounts::list`), each paired with
+/// its mount. One that does not answer `statfs` within `deadline`, or
+/// answers with an error, keeps its place with no sizes and the reason.
+pub fn disks(deadline: Duration) -> Result<Vec<(Mount, Disk)>, CollectError> {
+    let list = mounts::list().map_err(|e| CollectError(format!("/proc/self/mountinfo: {e}")))?;
+    let points: Vec<&Path> = list.iter().map(|m| m.point.as_path()).collect();
+    let answers = mounts::statfs_all(&points, deadline);
+    Ok(list
+        .into_iter()
+        .zip(answers)
+        .filter_map(|(m, a)| {
+            let d = disk_of(&m, a)?;
+            Some((m, d))
+        })
+        .collect())
 }
 
 /// A filesystem as a check reports it; `None` for pseudo filesystems of no size.
-pub fn disk_of(d: &sysinfo::Disk) -> Option<Disk> {
-    let total = d.total_space();
-    if total == 0 {
-        return None;
-    }
-    let used = total.saturating_sub(d.available_space());
+fn disk_of(m: &Mount, a: Answer) -> Option<Disk> {
+    let error = match a {
+        Answer::Usage(u) if u.total_bytes == 0 => return None,
+        Answer::Usage(u) => {
+            let used = u.total_bytes.saturating_sub(u.available_bytes);
+            return Some(Disk::sized(
+                m.name.clone(),
+                m.device.clone(),
+                m.fs_type.clone(),
+                u.total_bytes,
+                used,
+            ));
+        }
+        Answer::Failed(e) | Answer::Unanswered(e) => e,
+    };
     Some(Disk {
-        mount: d.mount_point().to_string_lossy().into_owned(),
-        device: d.name().to_string_lossy().into_owned(),
-        fs_type: d.file_system().to_string_lossy().into_owned(),
-        total_bytes: total,
-        used_bytes: used,
-        percent: percent(used, total),
+        mount: m.name.clone(),
+        device: m.device.clone(),
+        fs_type: m.fs_type.clone(),
+        total_bytes: None,
+        used_bytes: None,
+        percent: None,
+        error: Some(error),
     })
 }

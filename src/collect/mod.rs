@@ -7,6 +7,7 @@ pub mod cmdline;
 pub mod dirs;
 mod host;
 mod io;
+pub mod mounts;
 mod processes;
 pub mod procs;
 mod system;
@@ -25,8 +26,8 @@ pub use system::{
 };
 
 use crate::domain::{Cpu, Disk, Io, Memory, PartErrors, TopProcess};
-use std::time::Instant;
-use sysinfo::{Disks, Networks, System, Users};
+use std::time::{Duration, Instant};
+use sysinfo::{Networks, System, Users};
 
 /// A part of the host that could not be read, and why.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,7 +47,6 @@ pub struct HostParts {
 
 pub struct Collector {
     sys: System,
-    disks: Disks,
     networks: Networks,
     users: Users,
     io: io::IoCounter,
@@ -66,7 +66,6 @@ impl Collector {
         }
         let mut c = Self {
             sys,
-            disks: Disks::new().map_err(err)?,
             networks: Networks::new_with_refreshed_list().map_err(err)?,
             users: Users::new_with_refreshed_list().map_err(err)?,
             io: io::IoCounter::default(),
@@ -83,12 +82,25 @@ impl Collector {
         sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.saturating_sub(self.primed_at.elapsed())
     }
 
-    /// Reads every part; one that fails is `None` with its reason in `errors`.
-    pub fn take(&mut self) -> HostParts {
+    /// Reads every part; one that fails is `None` with its reason in
+    /// `errors`. A filesystem that does not answer within `statfs_deadline`
+    /// has no sizes in `disks`, and is named in `errors`.
+    pub fn take(&mut self, statfs_deadline: Duration) -> HostParts {
         let mut errors = PartErrors::default();
         let cpu = errors.keep("cpu", host::cpu(&mut self.sys));
         let memory = errors.keep("memory", host::memory(&mut self.sys));
-        let disks = errors.keep("disks", host::disks(&mut self.disks));
+        let disks = errors
+            .keep("disks", host::disks(statfs_deadline))
+            .map(|all| {
+                all.into_iter()
+                    .map(|(_, d)| {
+                        if let Some(e) = &d.error {
+                            errors.0.push(("disks", format!("{}: {e}", d.mount)));
+                        }
+                        d
+                    })
+                    .collect()
+            });
         self.networks.refresh(true);
         let io = errors.keep("io", self.io.read(&self.networks));
         let top_processes = errors.keep("top_processes", self.top_processes());

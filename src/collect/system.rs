@@ -6,7 +6,7 @@ use super::{CollectError, host};
 use crate::domain::{Disk, Memory};
 use procfs::CurrentSI;
 use serde::Serialize;
-use sysinfo::{Disks, System};
+use sysinfo::System;
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -154,30 +154,30 @@ pub struct HostCounters {
     pub network: Vec<NetworkCounters>,
 }
 
-/// One per mount point, the last mounted winning as the kernel shows it
-/// (as `host::disks` does): a mount point over-mounted twice would
-/// otherwise give two series with the same labels.
+/// The filesystems as a check has them (`host::disks`, bounded the same
+/// way), with their mount flags.
 fn partitions() -> Vec<Partition> {
-    let Ok(disks) = Disks::new_with_refreshed_list() else {
-        return Vec::new();
-    };
-    let binds = host::bind_mounts();
-    let by_mount: std::collections::BTreeMap<String, Partition> = disks
-        .iter()
-        .filter(|d| !binds.contains(d.mount_point()))
-        .filter_map(|d| {
-            let disk = host::disk_of(d)?;
-            Some((
-                disk.mount.clone(),
-                Partition {
-                    disk,
-                    read_only: d.is_read_only(),
-                    removable: d.is_removable(),
-                },
-            ))
+    host::disks(STATFS_DEADLINE)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(m, disk)| Partition {
+            removable: removable(&m.majmin),
+            read_only: m.read_only,
+            disk,
         })
-        .collect();
-    by_mount.into_values().collect()
+        .collect()
+}
+
+/// How long an answer waits for a filesystem that does not answer `statfs`.
+const STATFS_DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The kernel's flag for the device under a mount (a partition's is its
+/// disk's); false for what is not a block device.
+fn removable(majmin: &str) -> bool {
+    let dev = format!("/sys/dev/block/{majmin}");
+    ["removable", "../removable"]
+        .iter()
+        .any(|f| std::fs::read_to_string(format!("{dev}/{f}")).is_ok_and(|v| v.trim() == "1"))
 }
 
 fn cpu_times() -> Option<CpuTimes> {

@@ -52,13 +52,34 @@ pub struct Memory {
 /// One mounted filesystem.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Disk {
+    /// Where it is mounted; bytes that are not UTF-8 are written `\xNN`.
     pub mount: String,
     pub device: String,
     pub fs_type: String,
-    pub total_bytes: u64,
-    pub used_bytes: u64,
+    /// `null`, like `used_bytes` and `percent`, when the filesystem did not
+    /// answer (a dead NFS server, a stuck FUSE daemon): see `error`.
+    pub total_bytes: Option<u64>,
+    pub used_bytes: Option<u64>,
     /// Used share of total, 0–100.
-    pub percent: f64,
+    pub percent: Option<f64>,
+    /// Why the sizes are `null`; absent when they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Disk {
+    /// A filesystem whose sizes were read.
+    pub fn sized(mount: String, device: String, fs_type: String, total: u64, used: u64) -> Self {
+        Self {
+            mount,
+            device,
+            fs_type,
+            total_bytes: Some(total),
+            used_bytes: Some(used),
+            percent: Some(percent(used, total)),
+            error: None,
+        }
+    }
 }
 
 /// Bytes moved since the previous check (or since the agent started, for the

@@ -146,14 +146,7 @@ impl Generator {
                         2048,
                     ),
                 };
-                let disk = Disk {
-                    mount,
-                    device,
-                    fs_type: fs_type.into(),
-                    total_bytes: gib * GIB,
-                    used_bytes: 0,
-                    percent: 0.0,
-                };
+                let disk = Disk::sized(mount, device, fs_type.into(), gib * GIB, 0);
                 let growth = rng.between(0.05, 0.2) / (30.0 * DAY_S);
                 let used = rng.between(0.25, 0.6);
                 Mount { disk, used, growth }
@@ -309,9 +302,15 @@ impl Generator {
                     m.used -= rng.between(0.05, 0.25);
                 }
                 m.used = m.used.clamp(0.05, 0.99);
-                m.disk.used_bytes = (m.disk.total_bytes as f64 * m.used) as u64;
-                m.disk.percent = percent(m.disk.used_bytes, m.disk.total_bytes);
-                m.disk.clone()
+                let total = m.disk.total_bytes.unwrap_or_default();
+                let used = (total as f64 * m.used) as u64;
+                Disk::sized(
+                    m.disk.mount.clone(),
+                    m.disk.device.clone(),
+                    m.disk.fs_type.clone(),
+                    total,
+                    used,
+                )
             })
             .collect()
     }

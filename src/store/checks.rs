@@ -206,18 +206,31 @@ fn insert(tx: &Connection, k: &Check) -> Result<i64> {
         "INSERT INTO check_disks (check_id, taken_at, mount, device, fs_type, total_bytes, used_bytes, percent) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
+    let mut faults = tx.prepare_cached(
+        "INSERT INTO check_disk_faults (check_id, mount, device, fs_type, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
     let at = k.taken_at.timestamp_millis();
     for d in k.disks.iter().flatten() {
-        st.execute(params![
-            id,
-            at,
-            d.mount,
-            d.device,
-            d.fs_type,
-            d.total_bytes as i64,
-            d.used_bytes as i64,
-            d.percent
-        ])?;
+        match (d.total_bytes, d.used_bytes, d.percent) {
+            (Some(total), Some(used), Some(percent)) => st.execute(params![
+                id,
+                at,
+                d.mount,
+                d.device,
+                d.fs_type,
+                total as i64,
+                used as i64,
+                percent
+            ])?,
+            _ => faults.execute(params![
+                id,
+                d.mount,
+                d.device,
+                d.fs_type,
+                d.error.as_deref().unwrap_or("no sizes")
+            ])?,
+        };
     }
     let mut st = tx.prepare_cached(
         "INSERT INTO check_services (check_id, taken_at, name, state, healthy, probe_ms) \
@@ -275,14 +288,44 @@ fn select(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Che
                 mount: r.get(1)?,
                 device: r.get(2)?,
                 fs_type: r.get(3)?,
-                total_bytes: r.get::<_, i64>(4)? as u64,
-                used_bytes: r.get::<_, i64>(5)? as u64,
-                percent: r.get(6)?,
+                total_bytes: Some(r.get::<_, i64>(4)? as u64),
+                used_bytes: Some(r.get::<_, i64>(5)? as u64),
+                percent: Some(r.get(6)?),
+                error: None,
             },
         ))
     })? {
         let (id, d) = r?;
         disks.entry(id).or_default().push(d);
+    }
+    let mut st = super::plan::prepare(
+        c,
+        "SELECT check_id, mount, device, fs_type, error FROM check_disk_faults \
+         WHERE check_id BETWEEN ?1 AND ?2",
+    )?;
+    let mut faulty = false;
+    for r in st.query_map(params![lo, hi], |r| {
+        Ok((
+            r.get(0)?,
+            Disk {
+                mount: r.get(1)?,
+                device: r.get(2)?,
+                fs_type: r.get(3)?,
+                total_bytes: None,
+                used_bytes: None,
+                percent: None,
+                error: Some(r.get(4)?),
+            },
+        ))
+    })? {
+        let (id, d) = r?;
+        disks.entry(id).or_default().push(d);
+        faulty = true;
+    }
+    if faulty {
+        for v in disks.values_mut() {
+            v.sort_by(|a, b| a.mount.cmp(&b.mount));
+        }
     }
     let mut services: HashMap<i64, Vec<ServiceState>> = HashMap::new();
     let mut st = super::plan::prepare(

@@ -37,9 +37,10 @@ fn wide_check(t: DateTime<Utc>) -> Check {
         mount: "/var".into(),
         device: "/dev/vdb".into(),
         fs_type: "xfs".into(),
-        total_bytes: 100,
-        used_bytes: 70,
-        percent: 70.0,
+        total_bytes: Some(100),
+        used_bytes: Some(70),
+        percent: Some(70.0),
+        error: None,
     });
     k.services.get_or_insert_default().push(ServiceState {
         name: "db".into(),

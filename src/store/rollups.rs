@@ -106,7 +106,9 @@ pub(super) fn add(tx: &Connection, k: &Check) -> Result<()> {
     ])?;
     let mut st = tx.prepare_cached(&ADD_DISK)?;
     for d in k.disks.iter().flatten() {
-        st.execute(params![d.mount, hour, d.percent])?;
+        if let Some(p) = d.percent {
+            st.execute(params![d.mount, hour, p])?;
+        }
     }
     let mut st = tx.prepare_cached(&ADD_SERVICE)?;
     for s in k.services.iter().flatten() {

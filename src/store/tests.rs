@@ -30,9 +30,10 @@ pub(crate) fn check_at(t: DateTime<Utc>, cpu: f64, disk: f64) -> Check {
             mount: "/".into(),
             device: "/dev/vda".into(),
             fs_type: "ext4".into(),
-            total_bytes: 100,
-            used_bytes: disk as u64,
-            percent: disk,
+            total_bytes: Some(100),
+            used_bytes: Some(disk as u64),
+            percent: Some(disk),
+            error: None,
         }]),
         io: None,
         services: Some(vec![ServiceState {

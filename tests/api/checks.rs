@@ -101,9 +101,10 @@ pub(crate) fn made(at: DateTime<Utc>, cpu: f64, mem: f64, disk: f64, httpd_up: b
             mount: "/".into(),
             device: "/dev/test".into(),
             fs_type: "ext4".into(),
-            total_bytes: 100,
-            used_bytes: disk as u64,
-            percent: disk,
+            total_bytes: Some(100),
+            used_bytes: Some(disk as u64),
+            percent: Some(disk),
+            error: None,
         }]),
         io: None,
         services: Some(vec![ServiceState {

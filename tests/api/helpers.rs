@@ -3,6 +3,7 @@
 //! OpenAPI document (`contract`).
 
 pub mod contract;
+pub mod mounts;
 pub mod smtp;
 pub mod webhook;
 

@@ -22,6 +22,7 @@ mod lifecycle;
 mod limits;
 mod load;
 mod metrics;
+mod mount_faults;
 mod notifiers;
 mod openapi;
 mod packaging;

@@ -4,65 +4,13 @@
 //! words what failed and keeps trying every interval, and once there is room
 //! again it stores checks by itself. Mounting needs root.
 
-use crate::helpers::{TestApp, spawn_with};
-use serde_json::Value;
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
+use crate::helpers::{
+    TestApp,
+    mounts::{Mounted, mount, run, unmet},
+    spawn_with,
 };
-
-/// A filesystem mounted on a fresh temporary directory; lazily unmounted
-/// when dropped, passed or not, even while the agent still holds files there.
-struct Mounted {
-    point: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.point).status();
-    }
-}
-
-/// A test that cannot set up its filesystem: a failure under CI, elsewhere a
-/// skip that says why (returns `None`).
-fn unmet<T>(why: &str) -> Option<T> {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why} (with CI=true this fails rather than skips)");
-    }
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?}: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Mounts what `args` names (after `mount`) on a new directory.
-fn mount(args: &[&str]) -> Option<Mounted> {
-    if !rustix::process::geteuid().is_root() {
-        return unmet("mounting a test filesystem needs root; run the tests as root");
-    }
-    let dir = tempfile::tempdir().unwrap();
-    // The kernel shows mount points canonical; so does this path.
-    let point = dir.path().canonicalize().unwrap().join("mnt");
-    std::fs::create_dir(&point).unwrap();
-    match run(Command::new("mount").args(args).arg(&point)) {
-        Ok(()) => Some(Mounted { point, _dir: dir }),
-        Err(e) => unmet(&format!("cannot mount a test filesystem: {e}")),
-    }
-}
+use serde_json::Value;
+use std::{io::Write, path::Path, process::Command, time::Duration};
 
 async fn sampling_into(point: &Path) -> TestApp {
     let db = point.join("hostwatch.db");

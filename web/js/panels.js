@@ -84,8 +84,10 @@
     const mounts = new Set();
     for (const p of sys.partitions) {
       mounts.add('disk:' + p.mount);
+      // A filesystem that did not answer statfs has no sizes, only its error.
+      const sub = p.error ? p.error : HW.bytes(p.used_bytes) + ' of ' + HW.bytes(p.total_bytes);
       tile('disk:' + p.mount, 'Disk ' + p.mount, HW.pct(p.percent),
-        HW.bytes(p.used_bytes) + ' of ' + HW.bytes(p.total_bytes) + (p.read_only ? ' · read-only' : ''), p.percent);
+        sub + (p.read_only ? ' · read-only' : ''), p.percent);
     }
     for (const [key, t] of tiles) {
       if (key.startsWith('disk:') && !mounts.has(key)) { t.remove(); tiles.delete(key); }
@@ -112,7 +114,9 @@
       else if (s.healthy === false) items.push(['bad', 'Service ' + s.name + ' fails its health probe']);
     }
     for (const p of S.system ? S.system.partitions : []) {
-      if (p.percent >= 90) {
+      if (p.error) {
+        items.push(['bad', 'Disk ' + p.mount + ' does not answer: ' + p.error]);
+      } else if (p.percent >= 90) {
         items.push(['bad', 'Disk ' + p.mount + ' is ' + HW.pct(p.percent) + ' used (' + HW.bytes(p.total_bytes - p.used_bytes) + ' free)']);
       }
     }

@@ -3,7 +3,7 @@
 //! `statvfs`.
 
 use crate::{collect::CollectError, domain::check::percent};
-use std::{fs::File, os::unix::fs::FileExt};
+use std::{fs::File, os::unix::fs::FileExt, time::Duration};
 
 /// The host now.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -104,14 +104,16 @@ pub(super) fn meminfo_kb(text: &str, key: &str) -> Option<u64> {
 }
 
 /// Used over used plus available to unprivileged users, like `df`; `None`
-/// when `mount` cannot be read or holds nothing.
+/// when `mount` cannot be read, holds nothing, or does not answer within
+/// half a second (bounded as the check's disks are: `mounts::statfs_all`).
 pub fn disk_percent(mount: &str) -> Option<f64> {
-    let s = rustix::fs::statvfs(mount).ok()?;
-    let used = s
-        .f_blocks
-        .saturating_sub(s.f_bfree)
-        .saturating_mul(s.f_frsize);
-    let avail = s.f_bavail.saturating_mul(s.f_frsize);
+    let path = std::path::Path::new(mount);
+    let answer = crate::collect::mounts::statfs_all(&[path], Duration::from_millis(500));
+    let Some(crate::collect::mounts::Answer::Usage(u)) = answer.into_iter().next() else {
+        return None;
+    };
+    let used = u.total_bytes.saturating_sub(u.free_bytes);
+    let avail = u.available_bytes;
     (used + avail > 0).then(|| percent(used, used + avail))
 }
 
