@@ -61,6 +61,7 @@ impl HungMount {
             .unwrap();
         if line.trim() != "mounted" {
             let _ = daemon.kill();
+            let _ = daemon.wait();
             return unmet(&format!("the hung FUSE filesystem did not mount: {line:?}"));
         }
         Some(Self {
