@@ -9,3 +9,7 @@ CREATE TABLE check_disk_faults (
     error    TEXT    NOT NULL,
     PRIMARY KEY (check_id, mount)
 ) WITHOUT ROWID;
+
+-- hostwatch's mark in the file's header ("hstw"): a database of another
+-- program is refused at start rather than written into (store::vet).
+PRAGMA application_id = 1752396919;

@@ -17,6 +17,7 @@ pub mod rollups;
 mod series;
 mod silences;
 mod summary;
+mod vet;
 mod watchdog;
 
 pub use alerts::{
@@ -59,6 +60,10 @@ pub enum StoreError {
         found: u32,
         known: u32,
     },
+    /// The file at the configured path is not a hostwatch database this
+    /// binary may use; nothing was written to it.
+    #[error("the database {} {why}; the file was left untouched", path.display())]
+    Refused { path: PathBuf, why: String },
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("database error: {0}")]
@@ -122,8 +127,11 @@ const READERS: usize = 2;
 
 impl Store {
     /// Opens (creating it when missing, mode 0600) and migrates the
-    /// database at `path`.
+    /// database at `path`. A file that is not a hostwatch database, is
+    /// corrupt or is from a newer schema is refused before anything is
+    /// written to it.
     pub fn open(path: &Path) -> Result<Self> {
+        vet::existing(path)?;
         create_private(path)?;
         let mut writer = Connection::open(path)?;
         configure(&writer)?;

@@ -7,6 +7,7 @@
 mod apache;
 mod audit_trail;
 mod auth;
+mod bad_database;
 mod checks;
 mod command_output;
 mod control_guards;
