@@ -33,6 +33,7 @@ mod processes;
 mod request_log;
 mod rollups;
 mod sampler;
+mod schema_fixtures;
 mod schemathesis;
 mod service_faults;
 mod services;
