@@ -58,7 +58,7 @@ async fn a_database_of_every_released_schema_is_migrated_with_all_its_rows() {
             .execute_batch(&sql.replace("NOW", &now.to_string()))
             .unwrap();
 
-        let app = spawn_in(dir, test_settings(&db.parent().unwrap().to_path_buf())).await;
+        let app = spawn_in(dir, test_settings(db.parent().unwrap())).await;
         let k = app.get("/api/v1/checks/2").await;
         assert_eq!(k.status, 200, "v{version}: {}", k.text());
         let k = k.json();
