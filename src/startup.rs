@@ -78,6 +78,13 @@ const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// How long a request's line and headers may take to arrive.
 const HEAD_TIME: Duration = Duration::from_secs(5);
 
+/// Connections each HTTP worker holds at once (actix's default is 25,000):
+/// past it, new ones wait in the kernel's backlog until one closes, so a
+/// flood costs bounded memory and file descriptors. Idle and slow ones
+/// close within KEEP_ALIVE or HEAD_TIME, so the bound is met only by a
+/// flood that keeps opening more.
+const MAX_CONNECTIONS: usize = 4096;
+
 /// How long in-flight requests get to finish on shutdown.
 const DRAIN: Duration = Duration::from_secs(2);
 
@@ -192,6 +199,7 @@ impl Application {
             // and an answer its client stops reading is cut (slow_clients).
             .keep_alive(KEEP_ALIVE)
             .client_request_timeout(HEAD_TIME)
+            .max_connections(MAX_CONNECTIONS)
             .client_disconnect_timeout(Duration::from_secs(1))
             .on_connect(move |conn, ext| watched.on_connect(conn, ext))
             .disable_signals()

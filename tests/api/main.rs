@@ -16,6 +16,7 @@ mod directories;
 mod errors;
 mod files;
 mod fleet;
+mod floods;
 mod generate;
 mod helpers;
 mod host_check;
