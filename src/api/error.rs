@@ -69,7 +69,7 @@ impl From<StoreError> for ApiError {
             StoreError::LimitReached(why) => ApiError::Conflict(why),
             StoreError::TooBroad(why) => ApiError::BadRequest(why),
             // The host's fault, and one that passes once it is fixed.
-            StoreError::Full { .. } | StoreError::ReadOnly { .. } => {
+            StoreError::Full { .. } | StoreError::ReadOnly { .. } | StoreError::Replaced { .. } => {
                 ApiError::Unavailable(format!("the agent cannot write its database: {e}"))
             }
             other => ApiError::Internal(format!("the agent's database failed: {other}")),
@@ -89,9 +89,9 @@ impl From<SamplerError> for ApiError {
     fn from(e: SamplerError) -> Self {
         match e {
             SamplerError::ShuttingDown
-            | SamplerError::Store(StoreError::Full { .. } | StoreError::ReadOnly { .. }) => {
-                ApiError::Unavailable(e.to_string())
-            }
+            | SamplerError::Store(
+                StoreError::Full { .. } | StoreError::ReadOnly { .. } | StoreError::Replaced { .. },
+            ) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -82,3 +82,72 @@ fn filesystem_of(db: &Path) -> FsState {
         },
     )
 }
+
+/// Which file the connections have open: its device and inode.
+pub(super) fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+impl Store {
+    /// Before a write: the file at the path must still be the one the
+    /// connections have open. Deleted (`rm`), writes would go to a file
+    /// nobody can see and be lost at the next start: the open copy is
+    /// written back to the path (`VACUUM INTO`) and the connections moved
+    /// to it, so nothing is lost. Replaced by another file, nothing is
+    /// written until that file is moved away.
+    pub(super) fn keep_file(&self, writer: &mut Connection) -> super::Result<()> {
+        let mut known = self.identity.lock().map_err(|_| StoreError::Poisoned)?;
+        let now = identity(&self.path);
+        if now.is_some() && now == *known {
+            return Ok(());
+        }
+        if let Some(other) = now {
+            // Seen for the first time (an open that could not stat): adopt it.
+            if known.is_none() {
+                *known = Some(other);
+                return Ok(());
+            }
+            return Err(StoreError::Replaced {
+                path: self.path.clone(),
+            });
+        }
+        let restored = self
+            .restore(writer)
+            .map_err(|e| self.unwritable(writer, e))?;
+        *known = identity(&self.path);
+        tracing::warn!(path = %self.path.display(), bytes = restored, "the database file was deleted under the agent; wrote it back from the open copy and went on there");
+        Ok(())
+    }
+
+    fn restore(&self, writer: &mut Connection) -> super::Result<u64> {
+        let target = self
+            .path
+            .to_str()
+            .ok_or_else(|| StoreError::Encode(format!("{} is not UTF-8", self.path.display())))?;
+        // The WAL's name is shared with the new file's: fold it into the
+        // old file and empty it before anything opens the new one.
+        writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        super::create_private(&self.path)?;
+        if let Err(e) = writer.execute("VACUUM INTO ?1", [target]) {
+            let _ = std::fs::remove_file(&self.path);
+            return Err(e.into());
+        }
+        // Closing the old connections removes the old WAL and shared-memory
+        // files by name: all of them first, then the new ones are opened.
+        for r in &self.readers {
+            let mut r = r.lock().map_err(|_| StoreError::Poisoned)?;
+            *r = Connection::open_in_memory()?;
+        }
+        *writer = Connection::open_in_memory()?;
+        let mut fresh = Connection::open(&self.path)?;
+        super::configure(&fresh)?;
+        fresh.pragma_update(None, "journal_mode", "WAL")?;
+        std::mem::swap(writer, &mut fresh);
+        for r in &self.readers {
+            let mut r = r.lock().map_err(|_| StoreError::Poisoned)?;
+            *r = super::open_reader(&self.path)?;
+        }
+        Ok(std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0))
+    }
+}

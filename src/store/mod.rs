@@ -64,6 +64,12 @@ pub enum StoreError {
     /// binary may use; nothing was written to it.
     #[error("the database {} {why}; the file was left untouched", path.display())]
     Refused { path: PathBuf, why: String },
+    /// Another file now sits at the configured path.
+    #[error(
+        "the database file {} was replaced by another file under the running agent; checks are not stored until it is moved away (the agent then writes its own database back there)",
+        path.display()
+    )]
+    Replaced { path: PathBuf },
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("database error: {0}")]
@@ -121,6 +127,8 @@ pub struct Store {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Device and inode of the file the connections have open.
+    identity: Mutex<Option<(u64, u64)>>,
 }
 
 const READERS: usize = 2;
@@ -144,20 +152,14 @@ impl Store {
         migrate::to_latest(&mut writer, path)?;
         retention::make_incremental(&writer);
         let readers = (0..READERS)
-            .map(|_| {
-                let c = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                configure(&c)?;
-                Ok(Mutex::new(c))
-            })
+            .map(|_| open_reader(path).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
         let store = Self {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            identity: Mutex::new(faults::identity(path)),
         };
         let started = std::time::Instant::now();
         // Back-filled whole when the roll-ups are new to this file; else
@@ -205,6 +207,7 @@ impl Store {
     /// as `Full` or `ReadOnly`, so callers can say so in plain words.
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut c = lock(&self.writer)?;
+        self.keep_file(&mut c)?;
         f(&mut c).map_err(|e| self.unwritable(&c, e))
     }
 
@@ -276,6 +279,15 @@ fn create_private(path: &Path) -> Result<()> {
         }
         Err(e) => Err(create(e)),
     }
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&c)?;
+    Ok(c)
 }
 
 fn lock(m: &Mutex<Connection>) -> Result<MutexGuard<'_, Connection>> {

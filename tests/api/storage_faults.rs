@@ -102,13 +102,47 @@ async fn stays_up_while_unwritable(app: &TestApp, words: &str) -> Value {
     after
 }
 
+/// The ids of the stored checks, as the API lists them.
+async fn stored_ids(app: &TestApp) -> Vec<i64> {
+    let r = app.get("/api/v1/checks?limit=1000").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// The database file passes SQLite's integrity check and still holds every
+/// check in `ids`, each with its rows.
+fn assert_intact(db: &Path, ids: &[i64]) {
+    assert!(!ids.is_empty());
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok", "{}", db.display());
+    for id in ids {
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM checks WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 1, "check {id} was lost from {}", db.display());
+    }
+}
+
 #[actix_web::test]
 async fn a_full_disk_is_reported_and_sampling_resumes_by_itself_once_there_is_room() {
     let Some(m) = mount(&["-t", "tmpfs", "-o", "size=4m", "tmpfs"]) else {
         return;
     };
     let app = sampling_into(&m.point).await;
+    let db = m.point.join("hostwatch.db");
     sampler_until(&app, "no checks stored", |s| taken(s) >= 3).await;
+    let before = stored_ids(&app).await;
 
     let filler = m.point.join("filler");
     assert!(fill(&filler) > 0);
@@ -128,6 +162,7 @@ async fn a_full_disk_is_reported_and_sampling_resumes_by_itself_once_there_is_ro
         "{s}"
     );
     assert_eq!(app.control("/api/v1/checks", None).await.status, 201);
+    assert_intact(&db, &before);
     app.stop().await;
 }
 
@@ -168,7 +203,9 @@ async fn a_filesystem_the_kernel_turned_read_only_is_reported_and_the_api_stays_
         return;
     };
     let app = sampling_into(&m.point).await;
+    let db = m.point.join("hostwatch.db");
     sampler_until(&app, "no checks stored", |s| taken(s) >= 3).await;
+    let before = stored_ids(&app).await;
 
     // `mount -o remount,ro` is refused (EBUSY) while the agent holds the
     // database open for writing, so a filesystem can only turn read-only
@@ -178,6 +215,7 @@ async fn a_filesystem_the_kernel_turned_read_only_is_reported_and_the_api_stays_
     let trigger = format!("/sys/fs/ext4/{}/trigger_fs_error", device_of(&m.point));
     std::fs::write(&trigger, "hostwatch test: read-only database").unwrap();
     stays_up_while_unwritable(&app, "filesystem is read-only").await;
+    assert_intact(&db, &before);
     app.stop().await;
 }
 
@@ -196,7 +234,9 @@ async fn a_database_file_made_read_only_is_reported_and_sampling_resumes_once_wr
         return;
     };
     let app = sampling_into(&m.point).await;
+    let db = m.point.join("hostwatch.db");
     sampler_until(&app, "no checks stored", |s| taken(s) >= 3).await;
+    let before = stored_ids(&app).await;
 
     // Immutable: not even root may write it, through descriptors already
     // open too; unlike a remount, it can be undone under the running agent.
@@ -209,5 +249,64 @@ async fn a_database_file_made_read_only_is_reported_and_sampling_resumes_once_wr
     .await;
     assert_eq!(s["running"], true);
     assert_eq!(app.control("/api/v1/checks", None).await.status, 201);
+    assert_intact(&db, &before);
     app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_database_file_deleted_under_the_agent_is_written_back_whole_and_sampling_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sampling_into(dir.path()).await;
+    let db = dir.path().join("hostwatch.db");
+    sampler_until(&app, "no checks stored", |s| taken(s) >= 3).await;
+    let before = stored_ids(&app).await;
+    std::fs::remove_file(&db).unwrap();
+    let n = taken(&sampler(&app).await);
+    let s = sampler_until(&app, "sampling did not go on", |s| taken(s) >= n + 3).await;
+    assert!(s["storage_error"].is_null(), "{s}");
+    assert!(db.exists(), "the database was not written back");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "written back readable by others");
+    let after = stored_ids(&app).await;
+    assert!(
+        before.iter().all(|id| after.contains(id)),
+        "{before:?} {after:?}"
+    );
+    app.stop().await;
+    // What is on disk now holds it all: the checks from before the delete
+    // and those after it.
+    assert_intact(&db, &after);
+}
+
+#[actix_web::test]
+async fn a_database_file_replaced_under_the_agent_is_not_written_into_and_sampling_resumes_once_it_is_moved_away()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sampling_into(dir.path()).await;
+    let db = dir.path().join("hostwatch.db");
+    sampler_until(&app, "no checks stored", |s| taken(s) >= 3).await;
+    let before = stored_ids(&app).await;
+    let moved = dir_of(&db).join("hostwatch.db.old");
+    std::fs::rename(&db, &moved).unwrap();
+    let foreign = b"somebody else's file\n".repeat(100);
+    std::fs::write(&db, &foreign).unwrap();
+    let stuck = stays_up_while_unwritable(&app, "was replaced by another file").await;
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        foreign,
+        "the other file was written into"
+    );
+    std::fs::remove_file(&db).unwrap();
+    let s = sampler_until(&app, "sampling did not resume", |s| {
+        taken(s) > taken(&stuck) && s["storage_error"].is_null()
+    })
+    .await;
+    assert_eq!(s["running"], true);
+    assert_intact(&db, &before);
+    app.stop().await;
+}
+
+fn dir_of(p: &Path) -> &Path {
+    p.parent().unwrap()
 }
