@@ -100,8 +100,12 @@ fn two_thousand_idle_and_three_hundred_slowloris_connections_starve_nobody() {
         "median {median:?}, worst {worst:?}"
     );
     let grew = during.saturating_sub(before);
+    // About 4 KiB per open connection: actix-http gives each an 8 KiB read
+    // and an 8 KiB write buffer (not configurable), of which a page or so
+    // is touched. Bounded by the connection cap, given back as they close;
+    // a buffer per connection any larger would fail this.
     assert!(
-        grew < 8 * 1024,
+        grew < 12 * 1024,
         "RSS grew {grew} KiB ({before} → {during}) under the flood"
     );
 

@@ -234,6 +234,7 @@ fn the_agent_stops_on_sigterm_while_a_mount_is_hung() {
         return;
     };
     let name = hung.name();
+    crate::lifecycle::wait_for_checks(agent.port, 1);
     let end = Instant::now() + Duration::from_secs(10);
     loop {
         let k = get_json(agent.port, "/api/v1/checks/latest");
