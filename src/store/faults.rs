@@ -128,7 +128,20 @@ impl Store {
         // The WAL's name is shared with the new file's: fold it into the
         // old file and empty it before anything opens the new one.
         writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        super::create_private(&self.path)?;
+        // A new file or nothing: whatever appeared at the path since it was
+        // found missing (a symlink, say) is never written through.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&self.path)
+                .map_err(|source| StoreError::Create {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
         if let Err(e) = writer.execute("VACUUM INTO ?1", [target]) {
             let _ = std::fs::remove_file(&self.path);
             return Err(e.into());

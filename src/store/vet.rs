@@ -16,20 +16,23 @@ const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// `Ok` for a missing or empty file, or a hostwatch database this binary
 /// can open; else why not, in words an operator can act on.
 pub fn existing(path: &Path) -> Result<()> {
-    let mut head = [0u8; 16];
-    let n = match std::fs::File::open(path) {
-        Ok(mut f) => read_up_to(&mut f, &mut head).map_err(|e| create(path, e))?,
+    let mut head = Vec::with_capacity(MAGIC.len());
+    match std::fs::File::open(path) {
+        Ok(f) => f
+            .take(MAGIC.len() as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| create(path, e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(create(path, e)),
     };
-    if n == 0 {
+    if head.is_empty() {
         return Ok(());
     }
     let refuse = |why: String| StoreError::Refused {
         path: path.to_path_buf(),
         why,
     };
-    if n < head.len() || &head != MAGIC {
+    if head != MAGIC {
         return Err(refuse(
             "is not a SQLite database; point storage.path at another file (a missing one is created)"
                 .into(),
@@ -92,17 +95,6 @@ pub fn existing(path: &Path) -> Result<()> {
                 .join(", ")
         ))),
     }
-}
-
-fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 fn create(path: &Path, source: std::io::Error) -> StoreError {

@@ -13,7 +13,11 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard, mpsc},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -53,8 +57,11 @@ fn prober() -> &'static Prober {
 
 #[derive(Default)]
 struct Prober {
-    /// Paths whose call has not returned, and since when.
+    /// Paths whose call has not returned, and since when: not asked again.
     stuck: Arc<Mutex<HashMap<PathBuf, Instant>>>,
+    /// Threads left blocked in a call. Counted apart from `stuck`: two
+    /// callers at once may each leave one on the same path.
+    blocked: Arc<AtomicUsize>,
     /// A worker waiting for its next batch.
     idle: Mutex<Option<Worker>>,
 }
@@ -105,7 +112,7 @@ impl Prober {
             if todo.is_empty() {
                 break;
             }
-            let blocked = guard(&self.stuck).len();
+            let blocked = self.blocked.load(Ordering::Relaxed);
             let w = match worker.take() {
                 Some(w) => w,
                 None if blocked < MAX_STUCK => match self.spawn() {
@@ -160,6 +167,7 @@ impl Prober {
                 answers[i] = Some(a);
             }
             if let Some(i) = p.current {
+                self.blocked.fetch_add(1, Ordering::Relaxed);
                 guard(&self.stuck).insert(paths[i].to_path_buf(), Instant::now());
                 tracing::warn!(mount = %paths[i].display(), ?deadline, "a filesystem does not answer statfs; not asking it again until it does");
                 answers[i] = Some(Answer::Unanswered(format!(
@@ -183,10 +191,11 @@ impl Prober {
     fn spawn(&self) -> std::io::Result<Worker> {
         let (batches, rx) = mpsc::channel::<Batch>();
         let stuck = Arc::clone(&self.stuck);
+        let blocked = Arc::clone(&self.blocked);
         std::thread::Builder::new()
             .name("statfs".into())
             .stack_size(64 * 1024)
-            .spawn(move || work(&rx, &stuck))?;
+            .spawn(move || work(&rx, &stuck, &blocked))?;
         Ok(Worker { batches })
     }
 }
@@ -197,7 +206,11 @@ fn fill(answers: &mut [Option<Answer>], a: impl Fn() -> Answer) {
     }
 }
 
-fn work(batches: &mpsc::Receiver<Batch>, stuck: &Mutex<HashMap<PathBuf, Instant>>) {
+fn work(
+    batches: &mpsc::Receiver<Batch>,
+    stuck: &Mutex<HashMap<PathBuf, Instant>>,
+    blocked: &AtomicUsize,
+) {
     for batch in batches {
         for (i, path) in batch.paths {
             {
@@ -211,6 +224,7 @@ fn work(batches: &mpsc::Receiver<Batch>, stuck: &Mutex<HashMap<PathBuf, Instant>
             let mut p = guard(&batch.progress);
             if p.abandoned {
                 // The caller gave up on this call and marked it stuck.
+                blocked.fetch_sub(1, Ordering::Relaxed);
                 if guard(stuck).remove(&path).is_some() {
                     tracing::info!(mount = %path.display(), "a filesystem answers statfs again");
                 }
