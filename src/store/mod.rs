@@ -19,6 +19,7 @@ mod silences;
 mod summary;
 mod vet;
 mod watchdog;
+mod watchdog_state;
 
 pub use alerts::{
     ActionRecord, Alert, AlertDetail, AlertFilter, AlertState, Transition, WatchdogCounts,
@@ -33,9 +34,10 @@ pub use series::{MAX_RAW_ROWS, SeriesBucket};
 pub use silences::{MAX_ACTIVE_SILENCES, NewSilence, Silence};
 pub use summary::{ServiceAvailability, Stats, Summary};
 pub use watchdog::{
-    AlertRef, DueNotification, NewAction, NewAlert, NewNotification, OpenAlert, PendingAction,
-    StateChange,
+    AlertRef, BudgetRow, DueNotification, NewAction, NewAlert, NewNotification, OpenAlert,
+    PendingAction, StateChange,
 };
+pub use watchdog_state::{ProbeRow, Resolved};
 
 use rusqlite::{Connection, OpenFlags};
 use std::{
@@ -115,6 +117,30 @@ impl From<rusqlite::Error> for StoreError {
         match e {
             rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
             other => StoreError::Sqlite(other),
+        }
+    }
+}
+
+impl StoreError {
+    /// A fault of the file or its filesystem, which passes once someone
+    /// frees space, makes it writable or moves the stranger away: what was
+    /// to be written may wait for it.
+    pub fn is_fault(&self) -> bool {
+        match self {
+            StoreError::Full { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Replaced { .. }
+            | StoreError::Create { .. } => true,
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                )
+            ),
+            _ => false,
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct OpenAlert {
     pub started_at: DateTime<Utc>,
     pub fired_at: Option<DateTime<Utc>>,
     pub notified_at: Option<DateTime<Utc>>,
+    /// Since when a firing alert has been back within its limit.
+    pub within_since: Option<DateTime<Utc>>,
 }
 
 /// A new alert: the first transition of a subject out of `inactive`.
@@ -64,8 +66,18 @@ pub struct StateChange {
     pub to: &'static str,
     pub at: DateTime<Utc>,
     pub value: Option<f64>,
+    /// The `keep_firing_for` clock after this change.
+    pub within_since: Option<DateTime<Utc>>,
     pub notifications: Vec<NewNotification>,
     pub actions: Vec<NewAction>,
+}
+
+/// A rule's bucket of new alerts as it stands after a tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetRow {
+    pub rule: String,
+    pub tokens: f64,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,7 +117,7 @@ impl Store {
     pub fn open_alerts(&self) -> Result<Vec<OpenAlert>> {
         self.read(|c| {
             let mut st = c.prepare(
-                "SELECT id, rule, subject, subject_key, state, value, started_at, fired_at, notified_at
+                "SELECT id, rule, subject, subject_key, state, value, started_at, fired_at, notified_at, within_since
                  FROM alerts WHERE state != 'resolved' ORDER BY id",
             )?;
             let rows = st.query_map([], |r| {
@@ -119,6 +131,7 @@ impl Store {
                     started_at: millis_to_time(r.get(6)?),
                     fired_at: r.get::<_, Option<i64>>(7)?.map(millis_to_time),
                     notified_at: r.get::<_, Option<i64>>(8)?.map(millis_to_time),
+                    within_since: r.get::<_, Option<i64>>(9)?.map(millis_to_time),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -126,11 +139,23 @@ impl Store {
     }
 
     /// Writes every transition of one evaluation in one transaction, with
-    /// the messages and actions each calls for; returns each transition's
-    /// alert id (None where a pending alert was removed).
-    pub fn apply_transitions(&self, batch: &[StateChange]) -> Result<Vec<Option<i64>>> {
+    /// the messages and actions each calls for and the rules' budgets as
+    /// they stand after it; returns each transition's alert id (None where
+    /// a pending alert was removed).
+    pub fn apply_transitions(
+        &self,
+        batch: &[StateChange],
+        budgets: &[BudgetRow],
+    ) -> Result<Vec<Option<i64>>> {
         self.write(|c| {
             let tx = c.transaction()?;
+            for b in budgets {
+                tx.execute(
+                    "INSERT INTO watchdog_budgets (rule, tokens, at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (rule) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
+                    params![b.rule, b.tokens, ms(b.at)],
+                )?;
+            }
             let mut ids = Vec::with_capacity(batch.len());
             for t in batch {
                 let id = match &t.alert {
@@ -159,9 +184,9 @@ impl Store {
                 tx.execute(
                     "UPDATE alerts SET state = ?2, value = COALESCE(?3, value),
                         fired_at = COALESCE(fired_at, ?4), resolved_at = COALESCE(?5, resolved_at),
-                        notified_at = COALESCE(?6, notified_at)
+                        notified_at = COALESCE(?6, notified_at), within_since = ?7
                      WHERE id = ?1",
-                    params![id, t.to, t.value, fired, resolved, notified],
+                    params![id, t.to, t.value, fired, resolved, notified, t.within_since.map(ms)],
                 )?;
                 if t.from != t.to {
                     tx.execute(

@@ -128,6 +128,16 @@ impl Watchdog {
         if resumed > 0 {
             tracing::info!(alerts = resumed, "open alerts resumed");
         }
+        let results = self.probes.keep_in(Arc::clone(&self.store))?;
+        if results > 0 {
+            tracing::info!(results, "probe results read back");
+        }
+        if let Err(e) = self
+            .store
+            .forget_watchdog_state_except(&self.probes.names(), &self.rule_names())
+        {
+            tracing::warn!(error = %e, "cannot drop what is kept for probes and rules no longer configured");
+        }
         let mut tasks = self.probes.start(shutdown);
         if !self.engine.rules.is_empty() {
             tasks.push(tokio::spawn(Arc::clone(&self.engine).run(shutdown.clone())));

@@ -48,3 +48,4 @@ mod watchdog_agent;
 mod watchdog_api;
 mod watchdog_mail;
 mod watchdog_restart;
+mod watchdog_state;

@@ -18,6 +18,7 @@ const ROWS: &[(&str, u32, i64)] = &[
     ("notifications", 5, 1),
     ("actions", 5, 1),
     ("silences", 5, 1),
+    ("check_disk_faults", 9, 1),
 ];
 
 fn fixtures() -> Vec<(u32, String)> {

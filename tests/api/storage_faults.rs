@@ -186,7 +186,7 @@ fn device_of(point: &Path) -> String {
 
 /// A fresh 16 MiB ext4 image mounted with `options`; the image file must
 /// outlive the mount, so it is returned with it.
-fn ext4(options: &str) -> Option<(tempfile::NamedTempFile, Mounted)> {
+pub fn ext4(options: &str) -> Option<(tempfile::NamedTempFile, Mounted)> {
     let image = tempfile::NamedTempFile::new().unwrap();
     image.as_file().set_len(16 << 20).unwrap();
     if let Err(e) = run(Command::new("mkfs.ext4").arg("-qF").arg(image.path())) {
@@ -220,7 +220,7 @@ async fn a_filesystem_the_kernel_turned_read_only_is_reported_and_the_api_stays_
 }
 
 /// Sets or clears the immutable flag (`chattr ±i`) on the database and its WAL.
-fn immutable(dir: &Path, on: bool) {
+pub fn immutable(dir: &Path, on: bool) {
     for name in ["hostwatch.db", "hostwatch.db-wal"] {
         let flag = if on { "+i" } else { "-i" };
         run(Command::new("chattr").arg(flag).arg(dir.join(name)))

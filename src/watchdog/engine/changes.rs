@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 impl Engine {
-    /// The stored form of one planned step; None for steps kept in memory.
+    /// The stored form of one planned step; None when it stays.
     pub(super) fn transition(
         &self,
         p: &Planned,
@@ -27,7 +27,9 @@ impl Engine {
         let subject = table.get(&p.key)?;
         let open = subject.open.as_ref();
         let (from, to, event) = match p.step {
-            Step::Stay | Step::WithinSince | Step::BeyondAgain => return None,
+            Step::Stay => return None,
+            // Only the `keep_firing_for` clock moves.
+            Step::WithinSince | Step::BeyondAgain => ("firing", "firing", None),
             Step::Open(phase) => (
                 "inactive",
                 phase.as_str(),
@@ -107,6 +109,11 @@ impl Engine {
             to,
             at: now,
             value: subject.value,
+            within_since: match p.step {
+                Step::WithinSince => Some(now),
+                Step::Remind => open.and_then(|o| o.within_since),
+                _ => None,
+            },
             notifications,
             actions,
         })

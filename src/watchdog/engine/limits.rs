@@ -36,6 +36,20 @@ fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 }
 
 impl Budget {
+    /// A bucket as it was stored: `tokens` left at `at`.
+    pub fn restored(tokens: f64, at: DateTime<Utc>) -> Self {
+        Self {
+            tokens: tokens.clamp(0.0, BURST),
+            at: Some(at),
+            ..Self::default()
+        }
+    }
+
+    /// What to store: `tokens` left at `at`, once the bucket was used.
+    pub fn saved(&self) -> Option<(f64, DateTime<Utc>)> {
+        self.at.map(|at| (self.tokens, at))
+    }
+
     /// Takes one new alert from the bucket, if `open` leaves room.
     pub fn take(&mut self, open: usize, now: DateTime<Utc>) -> bool {
         if let Some(at) = self.at {
@@ -80,5 +94,20 @@ mod tests {
         assert!(!fresh.take(MAX_OPEN_PER_RULE, now));
         assert_eq!(fresh.warning(now), Some(1));
         assert_eq!(fresh.warning(now), None);
+    }
+
+    #[test]
+    fn a_restored_bucket_goes_on_from_what_was_left() {
+        let now = Utc::now();
+        let mut b = Budget::default();
+        assert_eq!(b.saved(), None);
+        for _ in 0..BURST as usize {
+            assert!(b.take(0, now));
+        }
+        let (tokens, at) = b.saved().unwrap();
+        let mut again = Budget::restored(tokens, at);
+        assert!(!again.take(0, now), "an emptied bucket stays empty");
+        assert!(again.take(0, now + chrono::Duration::seconds(10)));
+        assert_eq!(Budget::restored(1e9, now).saved(), Some((BURST, now)));
     }
 }

@@ -1,9 +1,12 @@
 //! The rule loop: every `watchdog.interval`, read each rule's subjects,
 //! step their alerts, and write the transitions with the messages and
 //! actions they call for in one transaction. Memory follows the database:
-//! a tick whose write fails changes nothing and is tried again next tick.
+//! a tick whose write fails changes nothing and is tried again next tick,
+//! except when the file itself is at fault (full, read-only): then the
+//! changes are held in memory, bounded, and written once it recovers.
 
 mod changes;
+mod held;
 mod limits;
 
 use super::{
@@ -15,7 +18,7 @@ use super::{
 use crate::{
     config::watchdog::SubjectKind,
     services::Services,
-    store::{AlertRef, StateChange, Store},
+    store::{AlertRef, BudgetRow, StateChange, Store},
 };
 use chrono::{DateTime, Utc};
 use std::{
@@ -58,6 +61,7 @@ pub struct Engine {
     services_up: Arc<Mutex<HashMap<String, Option<f64>>>>,
     silences: Mutex<Silences>,
     silences_dirty: Arc<std::sync::atomic::AtomicBool>,
+    held: Arc<Mutex<held::Held>>,
 }
 
 /// Silences cached between ticks: reading them every 100 ms is waste. A
@@ -110,6 +114,7 @@ impl Engine {
             services_up: Arc::new(Mutex::new(HashMap::new())),
             silences: Mutex::new(Silences::default()),
             silences_dirty: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            held: Arc::default(),
         })
     }
 
@@ -117,12 +122,26 @@ impl Engine {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes up the alerts that were open when the agent stopped: they stay
-    /// pending or firing and are not notified again as new. Alerts of rules
-    /// no longer configured are resolved.
+    /// Takes up what the agent left when it stopped: open alerts stay
+    /// pending or firing with their `for` and `keep_firing_for` clocks and
+    /// are not notified again as new; the rules' budgets and the flap guard
+    /// go on from where they were. Alerts of rules no longer configured are
+    /// resolved.
     pub fn resume(&self) -> Result<usize, crate::store::StoreError> {
         let open = self.store.open_alerts()?;
         let now = Utc::now();
+        {
+            let mut budgets = lock(&self.budgets);
+            for row in self.store.watchdog_budgets()? {
+                if let Some(idx) = self.rules.iter().position(|r| r.name() == row.rule)
+                    && let Some(b) = budgets.get_mut(idx)
+                {
+                    *b = limits::Budget::restored(row.tokens, row.at);
+                }
+            }
+        }
+        let flap_since = now - chrono::Duration::from_std(self.flap_guard).unwrap_or_default();
+        let resolved = self.store.resolved_since(flap_since)?;
         let mut orphans = Vec::new();
         let mut table = self.table();
         for a in &open {
@@ -141,6 +160,7 @@ impl Engine {
                     },
                     at: now,
                     value: None,
+                    within_since: None,
                     notifications: Vec::new(),
                     actions: Vec::new(),
                 });
@@ -163,15 +183,30 @@ impl Engine {
                         },
                         started_at: a.started_at,
                         fired_at: a.fired_at,
-                        within_since: None,
+                        within_since: a.within_since,
                         notified_at: a.notified_at.or(a.fired_at),
                     }),
                 },
             );
         }
+        for r in resolved {
+            let Some(idx) = self.rules.iter().position(|x| x.name() == r.rule) else {
+                continue;
+            };
+            let subject = table
+                .entry((idx, r.subject_key.clone()))
+                .or_insert_with(|| Subject {
+                    process: parse_process_key(&r.subject_key, &r.subject),
+                    label: r.subject,
+                    value: None,
+                    open: None,
+                    resolved_at: None,
+                });
+            subject.resolved_at = Some(r.at);
+        }
         drop(table);
         if !orphans.is_empty() {
-            self.store.apply_transitions(&orphans)?;
+            self.store.apply_transitions(&orphans, &[])?;
         }
         Ok(open.len() - orphans.len())
     }
@@ -204,7 +239,7 @@ impl Engine {
         let mut failing = false;
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return self.last_flush(),
                 _ = ticker.tick() => {}
             }
             match self.tick().await {
@@ -258,41 +293,156 @@ impl Engine {
         rules::async_readings(&self.rules, &services_up, &self.probes, &mut readings);
         let now = Utc::now();
         let silenced = lock(silences).list.clone();
-        let plan = self.plan(&readings, now);
-        if plan.is_empty() {
+        let (plan, budgets) = self.plan(&readings, now);
+        let batch: Vec<(usize, StateChange)> = plan
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| self.transition(p, now, &silenced).map(|t| (i, t)))
+            .collect();
+        if batch.is_empty() && lock(&self.held).is_empty() {
+            // Only refills and held-back counts changed: nothing to store.
+            *lock(&self.budgets) = budgets;
             return Ok(());
         }
-        let batch: Vec<StateChange> = plan
-            .iter()
-            .filter_map(|p| self.transition(p, now, &silenced))
-            .collect();
-        let written = if batch.is_empty() {
+        let wakes = (
+            batch.iter().any(|(_, t)| !t.notifications.is_empty()),
+            batch
+                .iter()
+                .any(|(_, t)| t.actions.iter().any(|a| a.status == "pending")),
+        );
+        let rows = if batch.is_empty() {
             Vec::new()
         } else {
-            let store = Arc::clone(&self.store);
-            let b = batch.clone();
-            tokio::task::spawn_blocking(move || store.apply_transitions(&b))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?
+            self.budget_rows(&budgets)
         };
-        self.commit(&plan, &written, now);
-        if batch.iter().any(|t| !t.notifications.is_empty()) {
+        let changes = batch.iter().map(|(_, t)| t.clone()).collect();
+        let stored = self.store_changes(changes, rows).await?;
+        self.renumber(&stored.renumbered);
+        if stored.flushed {
             self.outbox.notify_one();
-        }
-        if batch
-            .iter()
-            .any(|t| t.actions.iter().any(|a| a.status == "pending"))
-        {
             self.actions.notify_one();
+        }
+        let ids = stored.ids.map_err(|e| e.to_string())?;
+        let mut per_plan = vec![None; plan.len()];
+        for ((i, _), id) in batch.iter().zip(ids) {
+            per_plan[*i] = id;
+        }
+        self.commit(&plan, &per_plan, now);
+        *lock(&self.budgets) = budgets;
+        if !stored.held {
+            if wakes.0 {
+                self.outbox.notify_one();
+            }
+            if wakes.1 {
+                self.actions.notify_one();
+            }
         }
         Ok(())
     }
 
-    /// What each subject's step is this tick; also records the readings.
-    fn plan(&self, readings: &[Vec<Reading>], now: DateTime<Utc>) -> Vec<Planned> {
+    /// The budgets of the rules that have used theirs, to store.
+    fn budget_rows(&self, budgets: &[limits::Budget]) -> Vec<BudgetRow> {
+        self.rules
+            .iter()
+            .zip(budgets)
+            .filter_map(|(r, b)| {
+                let (tokens, at) = b.saved()?;
+                Some(BudgetRow {
+                    rule: r.name().to_owned(),
+                    tokens,
+                    at,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes what is held first, then this tick's changes; holds them
+    /// instead while the file is at fault and there is room.
+    async fn store_changes(
+        &self,
+        changes: Vec<StateChange>,
+        budgets: Vec<BudgetRow>,
+    ) -> Result<Stored, String> {
+        let store = Arc::clone(&self.store);
+        let held = Arc::clone(&self.held);
+        tokio::task::spawn_blocking(move || {
+            let mut held = lock(&held);
+            let mut out = Stored::default();
+            if !held.is_empty() {
+                let n = held.len();
+                let (made, err) = held.flush(&store);
+                out.renumbered = made;
+                if err.is_none() {
+                    out.flushed = true;
+                    tracing::info!(changes = n, "the watchdog wrote the alert changes it held while the database could not take them");
+                }
+            }
+            if changes.is_empty() {
+                out.ids = Ok(Vec::new());
+                return out;
+            }
+            let n = changes.len();
+            if held.is_empty() {
+                match store.apply_transitions(&changes, &budgets) {
+                    Ok(ids) => out.ids = Ok(ids),
+                    Err(e) if e.is_fault() && held.has_room(n) => {
+                        tracing::warn!(error = %e, "the watchdog holds its alert changes in memory (at most {}) until the database takes them", held::MAX_HELD);
+                        out.ids = Ok(held.hold(changes, budgets));
+                        out.held = true;
+                    }
+                    Err(e) => out.ids = Err(e.to_string()),
+                }
+            } else if held.has_room(n) {
+                out.ids = Ok(held.hold(changes, budgets));
+                out.held = true;
+            } else {
+                out.ids = Err(format!(
+                    "{} alert changes are held in memory, the most it keeps; newer ones wait",
+                    held.len()
+                ));
+            }
+            out
+        })
+        .await
+        .map_err(|e| format!("the watchdog's writing task failed: {e}"))
+    }
+
+    /// Held alerts that got their ids once written.
+    fn renumber(&self, made: &[(i64, i64)]) {
+        if made.is_empty() {
+            return;
+        }
+        let ids: HashMap<i64, i64> = made.iter().copied().collect();
+        for s in self.table().values_mut() {
+            if let Some(o) = s.open.as_mut()
+                && let Some(real) = ids.get(&o.alert_id)
+            {
+                o.alert_id = *real;
+            }
+        }
+    }
+
+    /// At shutdown: one more try for what is held, or say it is lost.
+    fn last_flush(&self) {
+        let mut held = lock(&self.held);
+        if held.is_empty() {
+            return;
+        }
+        let n = held.len();
+        if let (_, Some(e)) = held.flush(&self.store) {
+            tracing::error!(error = %e, changes = held.len(), of = n, "the watchdog stops with alert changes the database never took; they are lost");
+        }
+    }
+
+    /// What each subject's step is this tick, and the budgets as they
+    /// would be once it is written; also records the readings.
+    fn plan(
+        &self,
+        readings: &[Vec<Reading>],
+        now: DateTime<Utc>,
+    ) -> (Vec<Planned>, Vec<limits::Budget>) {
         let mut table = self.table();
-        let mut budgets = lock(&self.budgets);
+        let mut budgets = lock(&self.budgets).clone();
         let mut plan = Vec::new();
         for (idx, (rule, list)) in self.rules.iter().zip(readings).enumerate() {
             let mut seen = HashSet::new();
@@ -371,20 +521,15 @@ impl Engine {
                 }
             }
         }
-        plan
+        (plan, budgets)
     }
 
-    /// Memory follows what was written.
-    fn commit(&self, plan: &[Planned], written: &[Option<i64>], now: DateTime<Utc>) {
+    /// Memory follows what was written: `ids` holds each planned step's
+    /// alert id as stored (or held).
+    fn commit(&self, plan: &[Planned], ids: &[Option<i64>], now: DateTime<Utc>) {
         let mut table = self.table();
-        let mut ids = written.iter();
-        for p in plan {
-            let stored = !matches!(p.step, Step::Stay | Step::WithinSince | Step::BeyondAgain);
-            let id = if stored {
-                ids.next().copied().flatten()
-            } else {
-                None
-            };
+        for (p, id) in plan.iter().zip(ids) {
+            let id = *id;
             let Some(subject) = table.get_mut(&p.key) else {
                 continue;
             };
@@ -461,6 +606,29 @@ impl Engine {
             .collect();
         out.sort_by(|a, b| a.subject.cmp(&b.subject));
         out
+    }
+}
+
+/// What `store_changes` did.
+struct Stored {
+    /// Each change's alert id, written or held.
+    ids: Result<Vec<Option<i64>>, String>,
+    /// Provisional ids of held alerts written now, with their ids.
+    renumbered: Vec<(i64, i64)>,
+    /// Everything held before this tick is written.
+    flushed: bool,
+    /// This tick's changes are held, not written.
+    held: bool,
+}
+
+impl Default for Stored {
+    fn default() -> Self {
+        Self {
+            ids: Ok(Vec::new()),
+            renumbered: Vec::new(),
+            flushed: false,
+            held: false,
+        }
     }
 }
 

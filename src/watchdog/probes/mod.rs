@@ -1,15 +1,19 @@
 //! Probes: http, tcp and exec checks, each on its own interval, with their
-//! recent results kept in memory (bounded) for rules and the API.
+//! recent results kept in memory (bounded) for rules and the API, and in
+//! the database (as bounded) so that a restart starts from them.
 
 mod run;
 #[cfg(test)]
 mod tests;
 
-use crate::config::watchdog::ProbeSettings;
+use crate::{
+    config::watchdog::ProbeSettings,
+    store::{ProbeRow, Store},
+};
 use chrono::{DateTime, Utc};
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
 };
 use tokio::{sync::watch, task::JoinHandle, time::MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -37,12 +41,22 @@ struct Slot {
 }
 
 /// Every probe's recent results.
-#[derive(Debug)]
 pub struct ProbeBook {
     slots: Vec<Slot>,
     keep: usize,
     /// Bumped on every new result, of any probe.
     recorded: watch::Sender<u64>,
+    /// Where results are kept across restarts, once `keep_in` was called.
+    store: OnceLock<Arc<Store>>,
+}
+
+impl std::fmt::Debug for ProbeBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeBook")
+            .field("slots", &self.slots)
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProbeBook {
@@ -59,7 +73,28 @@ impl ProbeBook {
                 .collect(),
             keep,
             recorded: watch::Sender::new(0),
+            store: OnceLock::new(),
         })
+    }
+
+    /// Reads back each probe's stored results and keeps new ones in
+    /// `store` from now on; answers how many were read back.
+    pub fn keep_in(&self, store: Arc<Store>) -> Result<usize, crate::store::StoreError> {
+        let mut n = 0;
+        for slot in &self.slots {
+            let rows = store.probe_results(&slot.settings.name, self.keep)?;
+            n += rows.len();
+            let mut results = slot.lock();
+            results.clear();
+            results.extend(rows.into_iter().map(|r| ProbeResult {
+                at: r.at,
+                ok: r.ok,
+                latency_ms: r.latency_ms,
+                error: r.error,
+            }));
+        }
+        let _ = self.store.set(store);
+        Ok(n)
     }
 
     fn slot(&self, name: &str) -> Option<&Slot> {
@@ -159,7 +194,28 @@ impl ProbeBook {
                 () = shutdown.cancelled() => return,
                 r = run::once(&settings) => r,
             };
-            self.record(&settings.name, result);
+            self.record(&settings.name, result.clone());
+            self.save(&settings.name, result).await;
+        }
+    }
+
+    async fn save(&self, name: &str, r: ProbeResult) {
+        let Some(store) = self.store.get().cloned() else {
+            return;
+        };
+        let (name, keep) = (name.to_owned(), self.keep);
+        let row = ProbeRow {
+            at: r.at,
+            ok: r.ok,
+            latency_ms: r.latency_ms,
+            error: r.error,
+        };
+        let saved =
+            tokio::task::spawn_blocking(move || store.save_probe_result(&name, &row, keep)).await;
+        // Memory still holds it; the sampler and the engine say what is
+        // wrong with the database.
+        if let Ok(Err(e)) = saved {
+            tracing::debug!(error = %e, "a probe result was not stored");
         }
     }
 }
