@@ -92,7 +92,14 @@ impl Held {
                     self.changes -= batch.changes.len();
                     self.batches.pop_front();
                 }
-                Err(e) => return (made, Some(e)),
+                Err(e) if e.is_fault() => return (made, Some(e)),
+                // Not the file's fault: this batch can never be written, and
+                // must not wedge the ones behind it.
+                Err(e) => {
+                    tracing::error!(error = %e, changes = batch.changes.len(), "held alert changes the database refuses are dropped");
+                    self.changes -= batch.changes.len();
+                    self.batches.pop_front();
+                }
             }
         }
         // Nothing held refers to a provisional id any more.
