@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod metric;
+pub mod probe;
 pub mod process;
 pub mod time;
 

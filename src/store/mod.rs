@@ -37,7 +37,7 @@ pub use watchdog::{
     AlertRef, BudgetRow, DueNotification, NewAction, NewAlert, NewNotification, OpenAlert,
     PendingAction, StateChange,
 };
-pub use watchdog_state::{ProbeRow, Resolved};
+pub use watchdog_state::Resolved;
 
 use rusqlite::{Connection, OpenFlags};
 use std::{

@@ -4,17 +4,9 @@
 //! results.
 
 use super::{BudgetRow, Result, Store, checks::millis_to_time};
+use crate::domain::probe::ProbeResult;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
-
-/// One stored run of a probe.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeRow {
-    pub at: DateTime<Utc>,
-    pub ok: bool,
-    pub latency_ms: f64,
-    pub error: Option<String>,
-}
 
 /// A subject's last resolved alert, for the flap guard.
 #[derive(Debug, Clone)]
@@ -64,7 +56,7 @@ impl Store {
     }
 
     /// Keeps one result of `probe`, and only its `keep` latest.
-    pub fn save_probe_result(&self, probe: &str, row: &ProbeRow, keep: usize) -> Result<()> {
+    pub fn save_probe_result(&self, probe: &str, row: &ProbeResult, keep: usize) -> Result<()> {
         let error = row
             .error
             .as_deref()
@@ -87,7 +79,7 @@ impl Store {
     }
 
     /// The `keep` latest results of `probe`, oldest first.
-    pub fn probe_results(&self, probe: &str, keep: usize) -> Result<Vec<ProbeRow>> {
+    pub fn probe_results(&self, probe: &str, keep: usize) -> Result<Vec<ProbeResult>> {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
         self.read(|c| {
             let mut st = c.prepare(
@@ -95,7 +87,7 @@ impl Store {
                  ORDER BY at DESC LIMIT ?2",
             )?;
             let rows = st.query_map(params![probe, keep], |r| {
-                Ok(ProbeRow {
+                Ok(ProbeResult {
                     at: millis_to_time(r.get(0)?),
                     ok: r.get(1)?,
                     latency_ms: r.get(2)?,

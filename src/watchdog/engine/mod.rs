@@ -239,7 +239,7 @@ impl Engine {
         let mut failing = false;
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return self.last_flush(),
+                _ = shutdown.cancelled() => return self.last_flush().await,
                 _ = ticker.tick() => {}
             }
             match self.tick().await {
@@ -423,15 +423,19 @@ impl Engine {
     }
 
     /// At shutdown: one more try for what is held, or say it is lost.
-    fn last_flush(&self) {
-        let mut held = lock(&self.held);
-        if held.is_empty() {
-            return;
-        }
-        let n = held.len();
-        if let (_, Some(e)) = held.flush(&self.store) {
-            tracing::error!(error = %e, changes = held.len(), of = n, "the watchdog stops with alert changes the database never took; they are lost");
-        }
+    async fn last_flush(&self) {
+        let (store, held) = (Arc::clone(&self.store), Arc::clone(&self.held));
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut held = lock(&held);
+            if held.is_empty() {
+                return;
+            }
+            let n = held.len();
+            if let (_, Some(e)) = held.flush(&store) {
+                tracing::error!(error = %e, changes = held.len(), of = n, "the watchdog stops with alert changes the database never took; they are lost");
+            }
+        })
+        .await;
     }
 
     /// What each subject's step is this tick, and the budgets as they

@@ -6,11 +6,9 @@ mod run;
 #[cfg(test)]
 mod tests;
 
-use crate::{
-    config::watchdog::ProbeSettings,
-    store::{ProbeRow, Store},
-};
-use chrono::{DateTime, Utc};
+pub use crate::domain::probe::ProbeResult;
+use crate::{config::watchdog::ProbeSettings, store::Store};
+use chrono::Utc;
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex, OnceLock, PoisonError},
@@ -20,18 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Successful results the window needs before `latency_ratio` answers.
 pub const RATIO_MIN_RESULTS: usize = 5;
-
-/// One run of a probe.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct ProbeResult {
-    /// When the run started.
-    pub at: DateTime<Utc>,
-    pub ok: bool,
-    /// From the start of the call to its answer, or to its failure.
-    pub latency_ms: f64,
-    /// What went wrong, in plain words, when it did.
-    pub error: Option<String>,
-}
 
 #[derive(Debug)]
 struct Slot {
@@ -86,12 +72,7 @@ impl ProbeBook {
             n += rows.len();
             let mut results = slot.lock();
             results.clear();
-            results.extend(rows.into_iter().map(|r| ProbeResult {
-                at: r.at,
-                ok: r.ok,
-                latency_ms: r.latency_ms,
-                error: r.error,
-            }));
+            results.extend(rows);
         }
         let _ = self.store.set(store);
         Ok(n)
@@ -204,14 +185,8 @@ impl ProbeBook {
             return;
         };
         let (name, keep) = (name.to_owned(), self.keep);
-        let row = ProbeRow {
-            at: r.at,
-            ok: r.ok,
-            latency_ms: r.latency_ms,
-            error: r.error,
-        };
         let saved =
-            tokio::task::spawn_blocking(move || store.save_probe_result(&name, &row, keep)).await;
+            tokio::task::spawn_blocking(move || store.save_probe_result(&name, &r, keep)).await;
         // Memory still holds it; the sampler and the engine say what is
         // wrong with the database.
         if let Ok(Err(e)) = saved {
