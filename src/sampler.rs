@@ -270,9 +270,8 @@ pub async fn read_check(
 /// `services` are left empty for `read_check` to fill.
 pub fn read_host(collector: &Mutex<Collector>, statfs_deadline: Duration) -> (Check, PartErrors) {
     let mut c = collector.lock().unwrap_or_else(|p| p.into_inner());
-    // Stored to the millisecond: keep the answer equal to what reads back.
-    let taken_at =
-        DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
+    // To the millisecond, as stored; a step of the clock is logged there.
+    let taken_at = crate::clock::now().wall;
     let started = Instant::now();
     let parts = c.take(statfs_deadline);
     drop(c);

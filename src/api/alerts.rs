@@ -54,7 +54,7 @@ pub struct AlertsQuery {
     /// Only alerts open at or after this time (not resolved before it), RFC 3339.
     #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
-    /// Only alerts that started before this time, RFC 3339; after `since`.
+    /// Only alerts that started before this time, RFC 3339; not before `since`.
     #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
     /// How many alerts, 1–1000 (default 100).

@@ -37,7 +37,7 @@ static LANE: Semaphore = Semaphore::const_new(AT_ONCE);
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AllSeriesQuery {
-    /// Start, RFC 3339 (default: one hour before `until`); before `until`.
+    /// Start, RFC 3339 (default: one hour before `until`); not after `until` (equal ends: an empty window).
     #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// End, excluded, RFC 3339 (default: now).

@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Oldest time included, RFC 3339 (e.g. `2026-11-22T01:00:00Z`); before `until`.
+    /// Oldest time included, RFC 3339 (e.g. `2026-11-22T01:00:00Z`); not after `until` (equal ends: an empty window).
     #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// Newest time, excluded, RFC 3339.

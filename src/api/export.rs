@@ -67,7 +67,7 @@ pub struct ExportQuery {
     /// `csv` (one row per check, the scalar figures) or `ndjson` (one whole check per line).
     #[param(inline)]
     format: Format,
-    /// Start, RFC 3339 (default: the oldest check); before `until`.
+    /// Start, RFC 3339 (default: the oldest check); not after `until` (equal ends: an empty window).
     #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// End, excluded, RFC 3339.
@@ -134,10 +134,20 @@ async fn produce(store: Arc<Store>, range: TimeRange, format: Format, tx: mpsc::
     {
         return;
     }
-    let mut after = None;
+    // The span is taken once: checks stored while the export streams are
+    // left for the next one, and each page starts where the last ended.
+    let s = Arc::clone(&store);
+    let (mut lo, hi) = match blocking(move || Ok(s.check_span(range)?)).await {
+        Ok(Some(span)) => span,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "export stopped early");
+            return;
+        }
+    };
     loop {
         let s = Arc::clone(&store);
-        let page = match blocking(move || Ok(s.checks_ascending(range, after, PAGE)?)).await {
+        let page = match blocking(move || Ok(s.checks_ascending(range, (lo, hi), PAGE)?)).await {
             Ok(p) => p,
             Err(e) => {
                 // The status line is gone already: end the body short and say why in the log.
@@ -162,7 +172,7 @@ async fn produce(store: Arc<Store>, range: TimeRange, format: Format, tx: mpsc::
         }
         match page.last() {
             Some(k) if page.len() == PAGE as usize => {
-                after = Some((k.taken_at, k.id.unwrap_or_default()))
+                lo = k.id.unwrap_or(i64::MAX).saturating_add(1)
             }
             _ => return,
         }

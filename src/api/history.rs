@@ -38,7 +38,7 @@ pub struct HistoryQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SeriesQuery {
-    /// Start, RFC 3339 (default: one hour before `until`); before `until`.
+    /// Start, RFC 3339 (default: one hour before `until`); not after `until` (equal ends: an empty window).
     #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// End, excluded, RFC 3339 (default: now).
@@ -60,7 +60,7 @@ pub struct SeriesQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
-    /// Start, RFC 3339 (default: all stored checks); before `until`.
+    /// Start, RFC 3339 (default: all stored checks); not after `until` (equal ends: an empty window).
     #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// End, excluded, RFC 3339.
@@ -148,8 +148,10 @@ pub(super) fn buckets_of(
     let range = TimeRange::parse(since, until)?;
     let until = range.until.unwrap_or_else(Utc::now);
     let since = range.since.unwrap_or(until - Duration::hours(1));
-    if since >= until {
-        return Err(ApiError::BadRequest("since must be before until".into()));
+    if since > until {
+        return Err(ApiError::BadRequest(
+            "since must not be after until (default: now)".into(),
+        ));
     }
     let step = step.map(parse_duration).transpose()?;
     let step_ms = step.map_or(300_000, |d| d.as_millis().min(i64::MAX as u128) as i64);

@@ -40,7 +40,9 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A half-open window `since <= t < until`; either end may be open.
+/// A half-open window `since <= t < until`; either end may be open. Equal
+/// ends make an empty window (an empty answer); `since` after `until` is
+/// refused as the mistake it most likely is.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct TimeRange {
     pub since: Option<DateTime<Utc>>,
@@ -52,10 +54,10 @@ impl TimeRange {
         let since = since.map(|s| parse_instant("since", s)).transpose()?;
         let until = until.map(|s| parse_instant("until", s)).transpose()?;
         if let (Some(a), Some(b)) = (since, until)
-            && a >= b
+            && a > b
         {
             return Err(ParseError(format!(
-                "since ({}) must be before until ({})",
+                "since ({}) must not be after until ({})",
                 rfc3339(a),
                 rfc3339(b)
             )));

@@ -49,21 +49,23 @@ impl Store {
         })
     }
 
+    /// The check read last. History is in the order checks were read
+    /// (their ids), not their times: after the clock steps back, the newest
+    /// check is the one just read, though an earlier one shows a later time.
     pub fn latest_check(&self) -> Result<Check> {
         self.read(|c| {
-            let sql =
-                format!("SELECT {COLUMNS} FROM checks ORDER BY taken_at DESC, id DESC LIMIT 1");
+            let sql = format!("SELECT {COLUMNS} FROM checks ORDER BY id DESC LIMIT 1");
             select(c, &sql, [])?.pop().ok_or(StoreError::NotFound)
         })
     }
 
-    /// The newest check's time and duration and its services' states:
+    /// The check read last: its time and duration and its services' states,
     /// what a scrape shows of it, without reading its disks and processes.
     pub fn latest_services(&self) -> Result<Option<LatestServices>> {
         self.read(|c| {
             let head: Option<(i64, i64, f64)> = c
                 .prepare_cached(
-                    "SELECT id, taken_at, duration_ms FROM checks ORDER BY taken_at DESC, id DESC LIMIT 1",
+                    "SELECT id, taken_at, duration_ms FROM checks ORDER BY id DESC LIMIT 1",
                 )?
                 .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
@@ -92,10 +94,14 @@ impl Store {
         })
     }
 
-    /// Checks in `range`, newest first; `before_id` pages past an earlier
-    /// page. Pages follow the order the list is in, `(taken_at, id)`: ids
-    /// and times need not agree (checks sharing a time, a clock stepped
-    /// back), and paging by id alone would skip or repeat checks then.
+    /// The ids of the first and the last check whose time is in `range`,
+    /// through the time index: the span a list in read order walks.
+    pub fn check_span(&self, range: TimeRange) -> Result<Option<(i64, i64)>> {
+        self.read(|c| span(c, range))
+    }
+
+    /// Checks in `range`, in the order they were read, newest first;
+    /// `before_id` pages past an earlier page.
     pub fn checks(
         &self,
         range: TimeRange,
@@ -104,52 +110,38 @@ impl Store {
     ) -> Result<Vec<Check>> {
         let (since, until) = range.millis();
         self.read(|c| {
-            // The cursor's time; a cursor purged since falls back to its id.
-            let cursor_at: Option<i64> = match before_id {
-                Some(id) => c
-                    .query_row("SELECT taken_at FROM checks WHERE id = ?1", [id], |r| r.get(0))
-                    .optional()?,
-                None => None,
+            let Some((lo, hi)) = span(c, range)? else {
+                return Ok(Vec::new());
             };
-            let before = before_id.unwrap_or(i64::MAX);
-            match cursor_at {
-                Some(at) => select(
-                    c,
-                    &format!(
-                        "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 \
-                         AND taken_at <= ?3 AND (taken_at, id) < (?3, ?4) ORDER BY taken_at DESC, id DESC LIMIT ?5"
-                    ),
-                    params![since, until, at, before, limit],
+            let hi = hi.min(before_id.map_or(i64::MAX, |b| b.saturating_sub(1)));
+            // `+taken_at`: walk the ids, not the time index, so that a page
+            // costs its length, not the window's.
+            select(
+                c,
+                &format!(
+                    "SELECT {COLUMNS} FROM checks WHERE id BETWEEN ?1 AND ?2 \
+                     AND +taken_at >= ?3 AND +taken_at < ?4 ORDER BY id DESC LIMIT ?5"
                 ),
-                None => select(
-                    c,
-                    &format!(
-                        "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 AND id < ?3 \
-                         ORDER BY taken_at DESC, id DESC LIMIT ?4"
-                    ),
-                    params![since, until, before, limit],
-                ),
-            }
+                params![lo, hi, since, until, limit],
+            )
         })
     }
 
-    /// Checks in `range`, oldest first, after the key `(taken_at, id)` of the
-    /// last one of the previous page: the order an export streams them in.
+    /// Checks in `range` with ids in `ids` (from `check_span`), oldest
+    /// first: how an export streams them, advancing the low end by pages.
     pub fn checks_ascending(
         &self,
         range: TimeRange,
-        after: Option<(DateTime<Utc>, i64)>,
+        ids: (i64, i64),
         limit: u32,
     ) -> Result<Vec<Check>> {
         let (since, until) = range.millis();
-        let (after_at, after_id) =
-            after.map_or((i64::MIN, i64::MIN), |(t, id)| (t.timestamp_millis(), id));
         self.read(|c| {
             let sql = format!(
-                "SELECT {COLUMNS} FROM checks WHERE taken_at >= ?1 AND taken_at < ?2 AND taken_at >= ?3 \
-                 AND (taken_at, id) > (?3, ?4) ORDER BY taken_at, id LIMIT ?5"
+                "SELECT {COLUMNS} FROM checks WHERE id BETWEEN ?1 AND ?2 \
+                 AND +taken_at >= ?3 AND +taken_at < ?4 ORDER BY id LIMIT ?5"
             );
-            select(c, &sql, params![since, until, after_at, after_id, limit])
+            select(c, &sql, params![ids.0, ids.1, since, until, limit])
         })
     }
 
@@ -266,6 +258,24 @@ fn insert(tx: &Connection, k: &Check) -> Result<i64> {
 }
 
 /// Runs a query over `checks` and attaches each row's lists.
+/// See `Store::check_span`; a window open at both ends is every id.
+fn span(c: &Connection, range: TimeRange) -> Result<Option<(i64, i64)>> {
+    let (since, until) = range.millis();
+    let sql = if range.since.is_none() && range.until.is_none() {
+        // Apart: SQLite answers a lone min() or max() of the key at once.
+        "SELECT (SELECT min(id) FROM checks), (SELECT max(id) FROM checks)"
+    } else {
+        "SELECT min(id), max(id) FROM checks WHERE taken_at >= ?1 AND taken_at < ?2"
+    };
+    let mut st = c.prepare_cached(sql)?;
+    let row = |r: &Row| Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?));
+    Ok(if range.since.is_none() && range.until.is_none() {
+        st.query_row([], row)?
+    } else {
+        st.query_row(params![since, until], row)?
+    })
+}
+
 fn select(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Check>> {
     let mut st = super::plan::prepare(c, sql)?;
     let mut checks = st

@@ -521,7 +521,13 @@ fn every_history_statement_walks_an_index_in_order() {
     s.service_history("httpd", 60).unwrap();
     let page = s.checks(all, 10, None).unwrap();
     s.checks(all, 10, page.last().and_then(|k| k.id)).unwrap();
-    s.checks_ascending(all, None, 10).unwrap();
+    let window = TimeRange {
+        since: Some(since),
+        until: Some(until),
+    };
+    s.checks(window, 10, None).unwrap();
+    let span = s.check_span(window).unwrap().unwrap();
+    s.checks_ascending(window, span, 10).unwrap();
     s.mounts_between(since, until).unwrap();
     let statements = plan::take();
     assert!(statements.len() >= 20, "{statements:#?}");

@@ -69,7 +69,11 @@ pub async fn run(store: Arc<Store>, keep: Retention, cancel: CancellationToken) 
         }
         let (s, stop) = (Arc::clone(&store), cancel.clone());
         let started = Instant::now();
-        match tokio::task::spawn_blocking(move || s.purge_expired(&keep, Utc::now(), &stop)).await {
+        match tokio::task::spawn_blocking(move || {
+            s.purge_expired(&keep, crate::clock::now().earliest(), &stop)
+        })
+        .await
+        {
             Ok(Ok(p)) if p == Purged::default() => {}
             Ok(Ok(p)) => tracing::info!(
                 checks = p.checks,

@@ -35,6 +35,21 @@ pub struct Open {
     pub notified_at: Option<DateTime<Utc>>,
 }
 
+impl Open {
+    /// Moves its times with a step of the wall clock, so that the time it
+    /// has been pending or firing stays what the monotonic clock measured.
+    pub fn follow_step(&mut self, step: chrono::Duration) {
+        self.started_at += step;
+        for t in [
+            &mut self.fired_at,
+            &mut self.within_since,
+            &mut self.notified_at,
+        ] {
+            *t = t.map(|t| t + step);
+        }
+    }
+}
+
 /// The timing settings of a rule.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {

@@ -1,11 +1,12 @@
 //! Checks and their history, against rows whose values the test chose.
 
-use crate::helpers::{CONTROL_TOKEN, TestApp, spawn_app};
+use crate::helpers::{CONTROL_TOKEN, READ_TOKEN, TestApp, spawn_app};
 use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
 use hostwatch::{
     domain::{Check, Cpu, Disk, Memory, ServiceState, ServiceStatus},
     store::Store,
 };
+use serde_json::{Value, json};
 
 #[actix_web::test]
 async fn an_on_demand_check_is_stored_whole_and_reads_back() {
@@ -340,18 +341,22 @@ async fn an_export_larger_than_a_page_is_complete_and_in_order() {
             ))
             .unwrap();
     }
+    // Stored newest time first (as a clock stepping back would): the export
+    // follows the order they were read in, every one once across pages.
     let text = app.get("/api/v1/checks/export?format=ndjson").await.text();
-    let times: Vec<String> = text
+    let ids: Vec<i64> = text
         .lines()
         .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["taken_at"]
-                .as_str()
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_i64()
                 .unwrap()
-                .to_owned()
         })
         .collect();
-    assert_eq!(times.len(), 1203);
-    assert!(times.windows(2).all(|w| w[0] < w[1]), "not in time order");
+    assert_eq!(ids.len(), 1203);
+    assert!(
+        ids.windows(2).all(|w| w[0] + 1 == w[1]),
+        "not in read order"
+    );
     app.stop().await;
 }
 
@@ -401,5 +406,39 @@ async fn checks_past_the_retention_are_purged_in_the_background() {
         app.get("/api/v1/checks/latest").await.json()["cpu"]["percent"],
         2.0
     );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn equal_ends_are_an_empty_window_on_every_route_that_takes_one() {
+    let app = spawn_app().await;
+    seed(&app);
+    // A check was taken at exactly this time: a half-open window whose ends
+    // meet holds nothing, not that check.
+    let w = format!("since={}&until={}", at(4), at(4));
+    for path in [
+        format!("/api/v1/checks?{w}"),
+        format!("/api/v1/checks/cpu/series?{w}"),
+        format!("/api/v1/checks/series?{w}"),
+        format!("/api/v1/checks/summary?{w}"),
+        format!("/api/v1/checks/export?format=ndjson&{w}"),
+        format!("/api/v1/alerts?{w}"),
+    ] {
+        let r = app.request("GET", &path, Some(READ_TOKEN), None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        if path.contains("/export") {
+            assert_eq!(r.text(), "", "{path}");
+            continue;
+        }
+        let v = r.json();
+        let empty = match &v {
+            Value::Array(a) => a.is_empty(),
+            _ if path.contains("/summary") => v["count"] == 0,
+            _ => v["series"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty() && s.iter().all(|m| m["buckets"] == json!([]))),
+        };
+        assert!(empty, "{path}: {v}");
+    }
     app.stop().await;
 }

@@ -4,7 +4,7 @@
 //! token, every 2 s for 30 s; a 21st agent is scraped with a wrong token.
 
 use crate::{
-    helpers::smtp::make_cert,
+    helpers::{Reaped, smtp::make_cert},
     lifecycle::{signal, start_with_config, wait_exit},
 };
 use std::{
@@ -50,18 +50,6 @@ sha256 = "{hash}"
     .unwrap();
     let (child, port, _log) = start_with_config(&config);
     (child, port)
-}
-
-/// Child processes killed when the test ends, however it ends.
-struct Reaped(Vec<Child>);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 fn free_port() -> u16 {

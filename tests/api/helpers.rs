@@ -208,3 +208,16 @@ impl TestApp {
         self.dir
     }
 }
+
+/// Child processes killed and reaped when the test ends, however it ends,
+/// so a failed assertion leaves no agent behind.
+pub struct Reaped(pub Vec<std::process::Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

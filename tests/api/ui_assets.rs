@@ -261,7 +261,7 @@ async fn all_series_refuses_a_bad_window_or_step_in_plain_words() {
         ),
         (
             &format!("since={}&until={}", q(now), q(now - Duration::hours(1))),
-            "before",
+            "not be after",
         ),
         ("since=yesterday", "since"),
         ("mount=/", "mount"),

@@ -50,6 +50,13 @@ impl Budget {
         self.at.map(|at| (self.tokens, at))
     }
 
+    /// Moves its times with a step of the wall clock: a step forward does
+    /// not refill the bucket, a step back does not stop its refill.
+    pub fn follow_step(&mut self, step: chrono::Duration) {
+        self.at = self.at.map(|t| t + step);
+        self.warned_at = self.warned_at.map(|t| t + step);
+    }
+
     /// Takes one new alert from the bucket, if `open` leaves room.
     pub fn take(&mut self, open: usize, now: DateTime<Utc>) -> bool {
         if let Some(at) = self.at {

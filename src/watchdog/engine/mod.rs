@@ -62,6 +62,9 @@ pub struct Engine {
     silences: Mutex<Silences>,
     silences_dirty: Arc<std::sync::atomic::AtomicBool>,
     held: Arc<Mutex<held::Held>>,
+    /// How far the wall clock had stepped when the times in memory were
+    /// last moved with it (see `crate::clock`).
+    stepped: Mutex<chrono::Duration>,
 }
 
 /// Silences cached between ticks: reading them every 100 ms is waste. A
@@ -115,6 +118,7 @@ impl Engine {
             silences: Mutex::new(Silences::default()),
             silences_dirty: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             held: Arc::default(),
+            stepped: Mutex::new(chrono::Duration::zero()),
         })
     }
 
@@ -129,7 +133,9 @@ impl Engine {
     /// resolved.
     pub fn resume(&self) -> Result<usize, crate::store::StoreError> {
         let open = self.store.open_alerts()?;
-        let now = Utc::now();
+        let clock = crate::clock::now();
+        *lock(&self.stepped) = clock.stepped;
+        let now = clock.wall;
         {
             let mut budgets = lock(&self.budgets);
             for row in self.store.watchdog_budgets()? {
@@ -257,6 +263,29 @@ impl Engine {
         }
     }
 
+    /// Moves the times kept in memory with the steps the wall clock made
+    /// since they were taken: `for`, `keep_firing_for`, `repeat`, the flap
+    /// guard and the budgets measure what the monotonic clock measured.
+    fn follow_clock(&self, stepped: chrono::Duration) {
+        let step = {
+            let mut seen = lock(&self.stepped);
+            std::mem::replace(&mut *seen, stepped)
+        };
+        let step = stepped - step;
+        if step.is_zero() {
+            return;
+        }
+        for subject in self.table().values_mut() {
+            if let Some(o) = subject.open.as_mut() {
+                o.follow_step(step);
+            }
+            subject.resolved_at = subject.resolved_at.map(|t| t + step);
+        }
+        for b in lock(&self.budgets).iter_mut() {
+            b.follow_step(step);
+        }
+    }
+
     async fn tick(&self) -> Result<(), String> {
         let silences = &self.silences;
         let readers = Arc::clone(&self.readers);
@@ -291,7 +320,9 @@ impl Engine {
         }
         let services_up = lock(&self.services_up).clone();
         rules::async_readings(&self.rules, &services_up, &self.probes, &mut readings);
-        let now = Utc::now();
+        let clock = crate::clock::now();
+        self.follow_clock(clock.stepped);
+        let now = clock.wall;
         let silenced = lock(silences).list.clone();
         let (plan, budgets) = self.plan(&readings, now);
         let batch: Vec<(usize, StateChange)> = plan

@@ -5,7 +5,8 @@ config and clock. These hooks teach the generator the three such rules of the
 API, and touch nothing else, so that a case generated as schema-valid stays
 valid and every check keeps its meaning:
 
-- `since` must be before `until`, on every route that takes a window;
+- `since` must not be after `until`, on every route that takes a window
+  (equal ends are an empty window, answered, so they are left as they are);
 - a series holds at most 10000 buckets (every metric's series: 2000) of `step` (default `5m`) over
   `since`..`until` (default: the hour before now);
 - a silence names a configured rule (`fuzz-cpu`, see schemathesis.rs) and
@@ -91,7 +92,7 @@ def map_case(ctx, case):
         return case
     q = case.query
     since, until = instant(q.get("since")), instant(q.get("until"))
-    if since is not None and until is not None and since >= until:
+    if since is not None and until is not None and since > until:
         q["since"], q["until"] = rfc3339(until), rfc3339(since + timedelta(seconds=1))
         since, until = instant(q["since"]), instant(q["until"])
     if case.operation.path not in SERIES:
