@@ -29,7 +29,7 @@ pub struct SpawnBody {
     pub command: String,
     #[serde(default)]
     pub args: Vec<String>,
-    /// Working directory (default: the agent's).
+    /// Working directory (default, also when empty: the agent's).
     pub cwd: Option<String>,
 }
 
@@ -65,7 +65,7 @@ async fn spawn(
     let req = SpawnRequest {
         command: body.command,
         args: body.args,
-        cwd: body.cwd,
+        cwd: body.cwd.filter(|c| !c.is_empty()),
         env: Default::default(),
     };
     let target = format!("{} {}", req.command, req.args.join(" "))

@@ -35,7 +35,8 @@ pub struct SilenceBody {
     #[schema(example = "runaway-worker")]
     pub rule: String,
     /// One subject of the rule, as its alerts name it (at most 256 bytes);
-    /// leave it out to silence every subject.
+    /// leave it out (or empty) to silence every subject. An empty `until`,
+    /// `for` or `comment` is one left out too.
     #[schema(max_length = 256)]
     pub subject: Option<String>,
     /// When the silence ends, RFC 3339: in the future, at most a year ahead.
@@ -52,7 +53,18 @@ pub struct SilenceBody {
 
 impl SilenceBody {
     /// The silence it asks for, if every value holds.
-    fn parse(self, rules: &[String], now: DateTime<Utc>) -> Result<NewSilence, String> {
+    fn parse(mut self, rules: &[String], now: DateTime<Utc>) -> Result<NewSilence, String> {
+        // An empty field, as a form sends it, is a field left out.
+        for v in [
+            &mut self.subject,
+            &mut self.until,
+            &mut self.for_,
+            &mut self.comment,
+        ] {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                *v = None;
+            }
+        }
         if !rules.contains(&self.rule) {
             return Err(if rules.is_empty() {
                 format!("rule: no rule is named '{}'; none is configured", self.rule)
@@ -97,11 +109,6 @@ impl SilenceBody {
                         "{name}: {} bytes is over the limit of {MAX_TEXT}",
                         s.len()
                     ));
-                }
-                Some(s) if name == "subject" && s.trim().is_empty() => {
-                    return Err(
-                        "subject: empty; leave it out to silence every subject of the rule".into(),
-                    );
                 }
                 _ => {}
             }

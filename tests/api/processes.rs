@@ -295,6 +295,20 @@ async fn a_spawned_echo_leaves_its_exit_code_and_output_in_the_job_and_no_zombie
 }
 
 #[actix_web::test]
+async fn an_empty_cwd_is_a_cwd_left_out() {
+    let app = allowing(&["/bin/echo"]).await;
+    let r = send(
+        &app,
+        "POST",
+        "/api/v1/processes",
+        Some(r#"{"command": "/bin/echo", "cwd": ""}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn spawning_is_refused_unless_allowed_and_needs_a_real_program() {
     let off = allowing(&[]).await;
     let d = send(

@@ -426,3 +426,30 @@ async fn watchdog_testing_an_unknown_notifier_is_404_and_audited() {
     assert!(rows.iter().any(|r| r["actor"] == "reader"), "{rows:?}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn empty_fields_of_a_silence_are_fields_left_out() {
+    let (app, _secrets) = spawn_watchdog().await;
+    // As a form sends them: every optional field present and empty.
+    let blank = br#"{"rule": "cpu-high", "subject": "", "until": "", "for": "1h", "comment": " "}"#;
+    let r = app
+        .request("POST", "/api/v1/silences", Some(CONTROL_TOKEN), Some(blank))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let s = r.json();
+    assert!(s["subject"].is_null(), "every subject: {s}");
+    assert!(s["comment"].is_null(), "{s}");
+    // Empty `for` and `until` both: neither end is given.
+    let neither = br#"{"rule": "cpu-high", "until": "", "for": ""}"#;
+    let d = app
+        .request(
+            "POST",
+            "/api/v1/silences",
+            Some(CONTROL_TOKEN),
+            Some(neither),
+        )
+        .await
+        .problem(400);
+    assert!(d.contains("exactly one"), "{d}");
+    app.stop().await;
+}
