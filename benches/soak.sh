@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Memory stays flat (issue 20, item 7): a release agent over 30 days of
+# generated history takes CHECKS checks at a 10 ms interval while the
+# dashboard, /metrics and the charts' series are polled; RSS, open file
+# descriptors and threads are read from /proc after the first 1,000 checks
+# and at the end. Not part of the test command: it runs for about 20 minutes.
+#
+#   benches/soak.sh [CHECKS]        (default 100000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+checks=${1:-100000}
+port=18677
+dir=$(mktemp -d)
+trap 'kill "$agent" 2>/dev/null || true; rm -rf "$dir"' EXIT
+
+cargo build --release -q
+bin=target/release/hostwatch
+"$bin" generate --db "$dir/soak.db" --days 30 >/dev/null
+HOSTWATCH_SERVER__LISTEN=127.0.0.1:$port HOSTWATCH_STORAGE__PATH="$dir/soak.db" \
+  HOSTWATCH_SAMPLER__INTERVAL=10ms RUST_LOG=warn "$bin" serve 2>"$dir/log" &
+agent=$!
+url=http://127.0.0.1:$port
+until curl -sf "$url/healthz" >/dev/null; do sleep 0.1; done
+
+taken() { curl -sf "$url/api/v1/sampler" | sed -n 's/.*"checks_taken":\([0-9]*\).*/\1/p'; }
+figures() {
+  local rss fds threads
+  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$agent/status")
+  threads=$(awk '/^Threads/ {print $2}' "/proc/$agent/status")
+  fds=$(ls "/proc/$agent/fd" | wc -l)
+  echo "$1 checks=$(taken) rss_kib=$rss fds=$fds threads=$threads"
+}
+poll() {
+  curl -sf "$url/" >/dev/null
+  curl -sf "$url/metrics" >/dev/null
+  curl -sf "$url/api/v1/checks/series" >/dev/null
+  curl -sf "$url/api/v1/checks?limit=100" >/dev/null
+}
+
+started=$(date +%s)
+while [ "$(taken)" -lt 1000 ]; do poll; sleep 0.5; done
+first=$(figures "after-1k")
+echo "$first"
+while [ "$(taken)" -lt "$checks" ]; do poll; sleep 0.5; done
+last=$(figures "after-${checks}")
+echo "$last"
+echo "seconds=$(( $(date +%s) - started ))"
+rss() { sed -n 's/.*rss_kib=\([0-9]*\).*/\1/p' <<<"$1"; }
+echo "rss_growth_kib=$(( $(rss "$last") - $(rss "$first") ))"
+grep -c . "$dir/log" | sed 's/^/warnings_logged=/'
