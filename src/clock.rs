@@ -61,9 +61,12 @@ impl Steps {
     /// Compares `wall` with where it would be had it followed `mono` since
     /// the start.
     pub fn observe(&mut self, wall: DateTime<Utc>, mono: Instant) -> Observed {
-        let ran = Duration::from_std(mono.saturating_duration_since(self.start.1))
-            .unwrap_or(Duration::MAX);
-        let offset = wall - (self.start.0 + ran);
+        // Never past what chrono holds: an impossible uptime reads as no step.
+        let expected = Duration::from_std(mono.saturating_duration_since(self.start.1))
+            .ok()
+            .and_then(|ran| self.start.0.checked_add_signed(ran))
+            .unwrap_or(wall - self.offset);
+        let offset = wall - expected;
         let moved = offset - self.offset;
         let step = (moved.abs() >= STEP).then(|| {
             self.offset = offset;
