@@ -11,7 +11,7 @@ use crate::{
     store::{Store, StoreError},
     tokens,
 };
-use actix_web::{HttpServer, dev::ServerHandle, web};
+use actix_web::{dev::ServerHandle, web};
 use std::{
     net::TcpListener,
     sync::{Arc, Mutex},
@@ -188,29 +188,21 @@ impl Application {
         );
         drop(api_doc);
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
-        let watched = Arc::clone(&connections);
-        let server = HttpServer::new(move || api::app(state.clone(), table.clone(), doc.clone()))
-            .workers(settings.server.workers)
-            // SQLite calls are short and there are two readers: a few
-            // blocking threads per worker are all that can be busy at once.
-            .worker_max_blocking_threads(BLOCKING_PER_WORKER)
-            // Said, not left to defaults: an idle connection closes after
-            // KEEP_ALIVE, a request's head must arrive within HEAD_TIME,
-            // and an answer its client stops reading is cut (slow_clients).
-            .keep_alive(KEEP_ALIVE)
-            .client_request_timeout(HEAD_TIME)
-            .max_connections(MAX_CONNECTIONS)
-            .client_disconnect_timeout(Duration::from_secs(1))
-            .on_connect(move |conn, ext| watched.on_connect(conn, ext))
-            .disable_signals()
-            .shutdown_timeout(DRAIN.as_secs());
+        let limits = api::server::Limits {
+            workers: settings.server.workers,
+            blocking_per_worker: BLOCKING_PER_WORKER,
+            max_connections: MAX_CONNECTIONS,
+            keep_alive: KEEP_ALIVE,
+            head_time: HEAD_TIME,
+            // An answer its client stops reading is cut (slow_clients).
+            disconnect: Duration::from_secs(1),
+            drain: DRAIN,
+        };
         let https = tls.is_some();
-        let server = match tls {
-            Some(config) => server.listen_rustls_0_23(listener, config),
-            None => server.listen(listener),
-        }
-        .map_err(|source| StartupError::Bind { addr, source })?
-        .run();
+        let server = api::server::run(listener, tls, limits, connections, move || {
+            api::app(state.clone(), table.clone(), doc.clone())
+        })
+        .map_err(|source| StartupError::Bind { addr, source })?;
         // `port` last: tests and scripts read it from the end of the line.
         tracing::info!(address = %addr.ip(), https, port, "listening");
         let stop = StopHandle {

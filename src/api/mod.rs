@@ -30,6 +30,7 @@ mod processes;
 mod request_log;
 mod routes;
 mod sampler;
+pub mod server;
 mod services;
 mod silences;
 pub mod slow_clients;

@@ -141,12 +141,17 @@ fn a_stepped_clock_keeps_history_ordered_rollups_right_and_timers_monotonic() {
     let (mut agent, port, lines) = start(dir.path(), &offset);
     let mut log = Vec::new();
 
-    // Both rules pending, a few checks on the true time.
+    // Both rules pending, a few checks on the true time. `pending` is when
+    // after-back was first seen pending: no earlier than it became so.
     let pending = wait_for(Duration::from_secs(10), || {
+        (alert_state(port, "after-back").as_deref() == Some("pending")).then_some(Instant::now())
+    })
+    .expect("after-back pending");
+    wait_for(Duration::from_secs(10), || {
         let both = ["after-back", "across-both"]
             .iter()
             .all(|r| alert_state(port, r).as_deref() == Some("pending"));
-        (both && checks(port, "").len() >= 2).then_some(Instant::now())
+        (both && checks(port, "").len() >= 2).then_some(())
     })
     .expect("both rules pending and two checks stored");
     let before_back = checks(port, "");
