@@ -36,7 +36,7 @@ figures() {
   # nearly always has a /proc file, a pidfd or a status command's pipe open
   # for a moment, so only those present in three listings 0.3 s apart count.
   for i in 1 2 3; do
-    for fd in /proc/$agent/fd/*; do readlink "$fd"; done | sed 's/[0-9]\{4,\}/N/g' | sort >"$dir/fds.$i"
+    for fd in /proc/$agent/fd/*; do readlink "$fd" || true; done | sed 's/[0-9]\{4,\}/N/g' | sort >"$dir/fds.$i"
     sleep 0.3
   done
   comm -12 "$dir/fds.1" "$dir/fds.2" | comm -12 - "$dir/fds.3" >"$dir/fds-$1"

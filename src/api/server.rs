@@ -10,7 +10,7 @@ use crate::api::slow_clients::Connections;
 use actix_http::{
     HttpService, Protocol, TlsAcceptorConfig, body::MessageBody, error::DispatchError,
 };
-use actix_server::Server;
+use actix_server::{GracefulShutdownSignal, Server};
 use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
 use actix_tls::accept::{TlsError, rustls_0_23::TlsStream};
 use actix_web::{
@@ -68,13 +68,21 @@ where
         .max_concurrent_connections(limits.max_connections)
         .disable_signals()
         .shutdown_timeout(limits.drain.as_secs());
+    // On stop, connections idle between requests and ones that never sent
+    // anything close at once instead of holding the drain to its end.
+    let stopping = builder.graceful_shutdown_signal();
     // The App's connection info (scheme, host and address fallbacks) is
     // read by nothing here; actix-web's own constructor for it is private.
     let config = |()| AppConfig::default();
     let builder = match tls {
         None => builder.listen("hostwatch", listener, move || {
             let watched = Arc::clone(&connections);
+            let (gate, stopping) = (stopping.clone(), stopping.clone());
             let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
                 .keep_alive(limits.keep_alive)
                 .client_request_timeout(limits.head_time)
                 .client_disconnect_timeout(limits.disconnect)
@@ -84,18 +92,26 @@ where
                     app().into_factory().map_err(|e| e.error_response()),
                     config,
                 ));
-            fn_service(move |io: TcpStream| async move {
-                first_bytes(&io, limits.head_time)
-                    .await
-                    .map_err(DispatchError::Io)?;
-                let peer = io.peer_addr().ok();
-                Ok((io, Protocol::Http1, peer))
+            fn_service(move |io: TcpStream| {
+                let gate = gate.clone();
+                async move {
+                    first_bytes(&io, limits.head_time, &gate)
+                        .await
+                        .map_err(DispatchError::Io)?;
+                    let peer = io.peer_addr().ok();
+                    Ok((io, Protocol::Http1, peer))
+                }
             })
             .and_then(http)
         })?,
         Some(tls) => builder.listen("hostwatch-tls", listener, move || {
             let watched = Arc::clone(&connections);
+            let (gate, stopping) = (stopping.clone(), stopping.clone());
             let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
                 .keep_alive(limits.keep_alive)
                 .client_request_timeout(limits.head_time)
                 .client_disconnect_timeout(limits.disconnect)
@@ -110,11 +126,14 @@ where
                     tls.clone(),
                     TlsAcceptorConfig::default().handshake_timeout(limits.head_time),
                 );
-            fn_service(move |io: TcpStream| async move {
-                first_bytes(&io, limits.head_time)
-                    .await
-                    .map_err(TlsError::Tls)?;
-                Ok(io)
+            fn_service(move |io: TcpStream| {
+                let gate = gate.clone();
+                async move {
+                    first_bytes(&io, limits.head_time, &gate)
+                        .await
+                        .map_err(TlsError::Tls)?;
+                    Ok(io)
+                }
             })
             .and_then(http)
         })?,
@@ -123,10 +142,15 @@ where
 }
 
 /// Waits until `io` has something to read (a request, a TLS hello, or its
-/// close), for at most `within`.
-async fn first_bytes(io: &TcpStream, within: Duration) -> io::Result<()> {
-    match tokio::time::timeout(within, io.readable()).await {
-        Ok(ready) => ready,
-        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+/// close), for at most `within`, and not past the server's stop.
+async fn first_bytes(
+    io: &TcpStream,
+    within: Duration,
+    stopping: &GracefulShutdownSignal,
+) -> io::Result<()> {
+    tokio::select! {
+        ready = io.readable() => ready,
+        () = tokio::time::sleep(within) => Err(io::ErrorKind::TimedOut.into()),
+        () = stopping.notified() => Err(io::ErrorKind::ConnectionAborted.into()),
     }
 }

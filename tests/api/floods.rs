@@ -145,3 +145,37 @@ fn closed(mut s: &TcpStream) -> bool {
         }
     }
 }
+
+/// Connections that hold nothing in flight, one idle between requests and
+/// one that never sent a byte, do not hold a stop to the end of its drain
+/// (2 s): the agent closes them and exits at once.
+#[test]
+fn idle_connections_do_not_hold_up_a_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = start_agent(dir.path(), "1s");
+    let port = agent.port;
+    crate::lifecycle::wait_for_checks(port, 1);
+    let mut kept = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(kept, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let started = Instant::now();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(agent.child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = crate::lifecycle::wait_exit(&mut agent.child, Duration::from_secs(5));
+    let took = started.elapsed();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "the stop waited {took:?} on idle connections"
+    );
+    assert!(closed(&kept) && closed(&silent));
+}
