@@ -4,7 +4,9 @@
 //! only once its first bytes have arrived; until then it is a socket and a
 //! small future. A flood of connections that never send anything therefore
 //! costs about 1 KiB each instead of 10, and each is closed after
-//! `head_time` as before.
+//! `head_time` as before. Everything else is what `HttpServer` sets up,
+//! including its graceful-shutdown hook (doc-hidden in actix-http; the
+//! versions are pinned by Cargo.lock and the stop test would catch a change).
 
 use crate::api::slow_clients::Connections;
 use actix_http::{
