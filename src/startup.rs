@@ -75,6 +75,12 @@ const BLOCKING_PER_WORKER: usize = 2;
 
 /// How long a connection may stay open with no request.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// How long a new connection may stay silent, before the handshake and
+/// HEAD_TIME start: a connection's slot is held at most FIRST_BYTES +
+/// HANDSHAKE + HEAD_TIME before its first request is read.
+const FIRST_BYTES: Duration = Duration::from_secs(2);
+/// How long a TLS handshake may take (actix-web's default).
+const HANDSHAKE: Duration = Duration::from_secs(3);
 /// How long a request's line and headers may take to arrive.
 const HEAD_TIME: Duration = Duration::from_secs(5);
 
@@ -193,7 +199,9 @@ impl Application {
             blocking_per_worker: BLOCKING_PER_WORKER,
             max_connections: MAX_CONNECTIONS,
             keep_alive: KEEP_ALIVE,
+            first_bytes: FIRST_BYTES,
             head_time: HEAD_TIME,
+            handshake: HANDSHAKE,
             // An answer its client stops reading is cut (slow_clients).
             disconnect: Duration::from_secs(1),
             drain: DRAIN,

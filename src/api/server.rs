@@ -4,7 +4,7 @@
 //! only once its first bytes have arrived; until then it is a socket and a
 //! small future. A flood of connections that never send anything therefore
 //! costs about 1 KiB each instead of 10, and each is closed after
-//! `head_time` as before. Everything else is what `HttpServer` sets up,
+//! `first_bytes`. Everything else is what `HttpServer` sets up,
 //! including its graceful-shutdown hook (doc-hidden in actix-http; the
 //! versions are pinned by Cargo.lock and the stop test would catch a change).
 
@@ -34,9 +34,14 @@ pub struct Limits {
     pub max_connections: usize,
     /// How long a connection may stay open with no request.
     pub keep_alive: Duration,
-    /// How long the first bytes, and then a request's line and headers,
-    /// may take to arrive.
+    /// How long a new connection may stay silent before its first byte
+    /// (short: a real client sends at once, and this wait comes before
+    /// the TLS handshake and `head_time`, which then start).
+    pub first_bytes: Duration,
+    /// How long a request's line and headers may take to arrive.
     pub head_time: Duration,
+    /// How long a TLS handshake may take.
+    pub handshake: Duration,
     /// How long a closing connection gets to flush.
     pub disconnect: Duration,
     /// How long in-flight requests get to finish on shutdown.
@@ -97,7 +102,7 @@ where
             fn_service(move |io: TcpStream| {
                 let gate = gate.clone();
                 async move {
-                    first_bytes(&io, limits.head_time, &gate)
+                    first_bytes(&io, limits.first_bytes, &gate)
                         .await
                         .map_err(DispatchError::Io)?;
                     let peer = io.peer_addr().ok();
@@ -126,12 +131,12 @@ where
                 ))
                 .rustls_0_23_with_config(
                     tls.clone(),
-                    TlsAcceptorConfig::default().handshake_timeout(limits.head_time),
+                    TlsAcceptorConfig::default().handshake_timeout(limits.handshake),
                 );
             fn_service(move |io: TcpStream| {
                 let gate = gate.clone();
                 async move {
-                    first_bytes(&io, limits.head_time, &gate)
+                    first_bytes(&io, limits.first_bytes, &gate)
                         .await
                         .map_err(TlsError::Tls)?;
                     Ok(io)
