@@ -81,19 +81,26 @@ where
     // The App's connection info (scheme, host and address fallbacks) is
     // read by nothing here; actix-web's own constructor for it is private.
     let config = |()| AppConfig::default();
+    // The settings both listeners share; a macro because the builder's
+    // type depends on the stream and the service it will be given.
+    macro_rules! http_builder {
+        ($limits:expr, $addr:expr, $stopping:expr) => {
+            HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = $stopping.clone();
+                    async move { stopping.notified().await }
+                })
+                .keep_alive($limits.keep_alive)
+                .client_request_timeout($limits.head_time)
+                .client_disconnect_timeout($limits.disconnect)
+                .local_addr($addr)
+        };
+    }
     let builder = match tls {
         None => builder.listen("hostwatch", listener, move || {
             let watched = Arc::clone(&connections);
             let (gate, stopping) = (stopping.clone(), stopping.clone());
-            let http = HttpService::build()
-                .graceful_shutdown_signal(move || {
-                    let stopping = stopping.clone();
-                    async move { stopping.notified().await }
-                })
-                .keep_alive(limits.keep_alive)
-                .client_request_timeout(limits.head_time)
-                .client_disconnect_timeout(limits.disconnect)
-                .local_addr(addr)
+            let http = http_builder!(limits, addr, stopping)
                 .on_connect_ext(move |io: &TcpStream, ext| watched.on_connect(io, ext))
                 .finish(map_config(
                     app().into_factory().map_err(|e| e.error_response()),
@@ -114,15 +121,7 @@ where
         Some(tls) => builder.listen("hostwatch-tls", listener, move || {
             let watched = Arc::clone(&connections);
             let (gate, stopping) = (stopping.clone(), stopping.clone());
-            let http = HttpService::build()
-                .graceful_shutdown_signal(move || {
-                    let stopping = stopping.clone();
-                    async move { stopping.notified().await }
-                })
-                .keep_alive(limits.keep_alive)
-                .client_request_timeout(limits.head_time)
-                .client_disconnect_timeout(limits.disconnect)
-                .local_addr(addr)
+            let http = http_builder!(limits, addr, stopping)
                 .secure()
                 .on_connect_ext(move |io: &TlsStream<TcpStream>, ext| watched.on_connect(io, ext))
                 .finish(map_config(
