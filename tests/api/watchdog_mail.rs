@@ -171,7 +171,14 @@ grace = "1s"
         mail.subject
     );
     assert!(mail.body.contains("rule: front-slow"), "{}", mail.body);
-    let sent = notifications(&app, "status=sent").await;
+    // The server holds the message before the agent has read its 250 and
+    // recorded the message as sent.
+    let sent = eventually(Duration::from_secs(5), || async {
+        let sent = notifications(&app, "status=sent").await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await
+    .expect("the message is recorded as sent");
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["attempts"], 2, "one 451, then delivered: {sent:?}");
     assert_eq!(mail.message_id, sent[0]["message_id"].as_str().unwrap());
