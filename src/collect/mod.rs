@@ -8,7 +8,6 @@ pub mod dirs;
 mod host;
 mod io;
 pub mod mounts;
-mod processes;
 pub mod procs;
 mod system;
 pub mod watch;
@@ -27,7 +26,7 @@ pub use system::{
 
 use crate::domain::{Cpu, Disk, Io, Memory, PartErrors, TopProcess};
 use std::time::{Duration, Instant};
-use sysinfo::{Networks, System, Users};
+use sysinfo::{Networks, System};
 
 /// A part of the host that could not be read, and why.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -48,8 +47,9 @@ pub struct HostParts {
 pub struct Collector {
     sys: System,
     networks: Networks,
-    users: Users,
     io: io::IoCounter,
+    /// `None` when checks leave processes out.
+    top: Option<procs::TopReader>,
     top_n: usize,
     primed_at: Instant,
 }
@@ -61,14 +61,11 @@ impl Collector {
         let err = |e: sysinfo::Error| CollectError(e.to_string());
         let mut sys = System::new().map_err(err)?;
         sys.refresh_cpu_usage();
-        if top_n > 0 {
-            processes::refresh(&mut sys);
-        }
         let mut c = Self {
             sys,
             networks: Networks::new_with_refreshed_list().map_err(err)?,
-            users: Users::new_with_refreshed_list().map_err(err)?,
             io: io::IoCounter::default(),
+            top: (top_n > 0).then(procs::TopReader::new).transpose()?,
             top_n,
             primed_at: Instant::now(),
         };
@@ -115,10 +112,9 @@ impl Collector {
     }
 
     fn top_processes(&mut self) -> Result<Vec<TopProcess>, CollectError> {
-        if self.top_n == 0 {
-            return Ok(Vec::new());
+        match &mut self.top {
+            Some(top) => top.read(self.top_n),
+            None => Ok(Vec::new()),
         }
-        processes::refresh(&mut self.sys);
-        Ok(processes::top(&self.sys, &mut self.users, self.top_n))
     }
 }

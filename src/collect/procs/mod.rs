@@ -3,13 +3,21 @@
 //! expensive fields (connections, open files, maps, threads) only for the
 //! page it answers.
 
+pub mod cpu;
+pub mod dir;
 pub mod fields;
 pub mod info;
 mod read;
 mod sockets;
+pub mod stat;
+mod top;
+mod users;
 
+pub use dir::ProcDir;
 pub use fields::FieldSet;
 pub use info::ProcessInfo;
+pub use top::TopReader;
+pub use users::UserNames;
 
 use read::{Context, CpuSample};
 use serde::Serialize;
@@ -87,9 +95,11 @@ pub struct UserSummary {
 /// and the user names.
 #[derive(Default)]
 pub struct ProcessReader {
+    /// Opened at the first reading; `None` until then, and while `/proc`
+    /// cannot be opened (nothing is listed then).
+    dir: Option<ProcDir>,
     last_cpu: HashMap<u32, CpuSample>,
-    users: HashMap<u32, String>,
-    passwd_mtime: Option<std::time::SystemTime>,
+    users: UserNames,
 }
 
 /// How old a CPU baseline gets before a new reading replaces it.
@@ -101,41 +111,41 @@ const BATCH: usize = 64;
 /// Below this much work (processes × weight) one thread reads faster than two.
 const PARALLEL_FROM: usize = 256;
 
-fn pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl ProcessReader {
-    fn refresh_users(&mut self) {
-        let mtime = std::fs::metadata("/etc/passwd")
-            .and_then(|m| m.modified())
-            .ok();
-        if mtime.is_some() && mtime == self.passwd_mtime {
-            return;
+    fn dir(&mut self) -> Option<&mut ProcDir> {
+        if self.dir.is_none() {
+            match ProcDir::open() {
+                Ok(d) => self.dir = Some(d),
+                Err(e) => tracing::warn!("{e}"),
+            }
         }
-        if let Ok(list) = sysinfo::Users::new_with_refreshed_list() {
-            self.users = list
-                .iter()
-                .map(|u| (**u.id(), u.name().to_owned()))
-                .collect();
+        self.dir.as_mut()
+    }
+
+    fn pids(&mut self) -> Vec<u32> {
+        let mut pids = Vec::new();
+        if let Some(dir) = self.dir()
+            && let Err(e) = dir.list(&mut pids)
+        {
+            tracing::warn!("{e}");
         }
-        self.passwd_mtime = mtime;
+        pids
     }
 
     /// Reads every process with `fields`; `connections` opens the socket tables.
     fn read_all(&mut self, pids: &[u32], fields: FieldSet) -> Vec<(ProcessInfo, Option<u32>)> {
-        self.refresh_users();
+        self.users.refresh();
+        self.dir();
+        let Some(dir) = self.dir.as_ref() else {
+            return Vec::new();
+        };
         let sockets = fields.has("connections").then(sockets::Sockets::read);
         let ctx = Context {
-            ticks_per_second: procfs::ticks_per_second() as f64,
-            page_size: procfs::page_size(),
+            dir,
             boot_secs: procfs::boot_time_secs().unwrap_or(0),
+            uptime: procfs::Current::current()
+                .ok()
+                .map(|u: procfs::Uptime| u.uptime),
             mem_total: procfs::Current::current().map_or(0, |m: procfs::Meminfo| m.mem_total),
             now: Instant::now(),
             users: &self.users,
@@ -197,7 +207,7 @@ impl ProcessReader {
         q: &Query,
         mut each: impl FnMut(ProcessInfo) -> ControlFlow<()>,
     ) -> usize {
-        let all = pids();
+        let all = self.pids();
         // Phase one: what filtering and sorting need, for every process.
         // Command lines only to match a name, and not kept past it.
         let cheap = q
@@ -287,8 +297,9 @@ impl ProcessReader {
 
     /// Users running processes, most processes first.
     pub fn users(&mut self) -> Vec<UserSummary> {
+        let pids = self.pids();
         let rows = self.read_all(
-            &pids(),
+            &pids,
             FieldSet::parse(Some("username")).unwrap_or_else(|_| FieldSet::default_set()),
         );
         let mut by_uid: HashMap<u32, UserSummary> = HashMap::new();
@@ -314,8 +325,8 @@ impl ProcessReader {
 
     /// Whether `name` is a user of this host (in the user database).
     pub fn user_exists(&mut self, name: &str) -> bool {
-        self.refresh_users();
-        self.users.values().any(|u| u == name)
+        self.users.refresh();
+        self.users.exists(name)
     }
 }
 

@@ -2,8 +2,8 @@
 //! the fields asked for. A file the agent may not read leaves its fields
 //! `None`; a process that is gone is `Err(Gone)`.
 
-use super::{fields::FieldSet, info::*, sockets::Sockets};
-use chrono::{DateTime, Utc};
+use super::{ProcDir, cpu, fields::FieldSet, info::*, sockets::Sockets, stat::Stat};
+use chrono::DateTime;
 use procfs::process::{FDTarget, MMapPath, Process};
 use std::{collections::HashMap, time::Instant};
 
@@ -13,12 +13,13 @@ pub struct Gone;
 
 /// What every process read shares.
 pub struct Context<'a> {
-    pub ticks_per_second: f64,
-    pub page_size: u64,
+    pub dir: &'a ProcDir,
     pub boot_secs: u64,
+    /// Seconds since boot, for a first reading's CPU use over a lifetime.
+    pub uptime: Option<f64>,
     pub mem_total: u64,
     pub now: Instant,
-    pub users: &'a HashMap<u32, String>,
+    pub users: &'a super::UserNames,
     pub sockets: Option<&'a Sockets>,
     /// pid → (start time in ticks, CPU ticks, when read) from the last reading.
     pub last_cpu: &'a HashMap<u32, (u64, u64, Instant)>,
@@ -27,63 +28,82 @@ pub struct Context<'a> {
 /// CPU ticks read now, to measure the next reading against.
 pub type CpuSample = (u64, u64, Instant);
 
+/// The fields that need more than `stat`, `statm` and `cmdline`: read
+/// through procfs, after the cheap ones.
+const DEEP: [&str; 11] = [
+    "exe",
+    "cwd",
+    "uids",
+    "gids",
+    "num_ctx_switches",
+    "io_counters",
+    "num_fds",
+    "open_files",
+    "connections",
+    "threads",
+    "memory_maps",
+];
+
 pub fn read(
     pid: u32,
     want: FieldSet,
     ctx: &Context<'_>,
 ) -> Result<(ProcessInfo, CpuSample, Option<u32>), Gone> {
-    let p = Process::new(pid as i32).map_err(|_| Gone)?;
-    let stat = p.stat().map_err(|_| Gone)?;
-    let tps = ctx.ticks_per_second;
-    let ticks = stat.utime + stat.stime;
-    let sample = (stat.starttime, ticks, ctx.now);
-    let uid = p.uid().ok();
+    let (stat, uid) = ctx.dir.stat(pid, true).ok_or(Gone)?;
+    let tps = ctx.dir.ticks_per_second;
+    let page = ctx.dir.page_size;
+    let sample = (stat.start_ticks, stat.ticks(), ctx.now);
     let mut info = ProcessInfo {
         pid,
         fields: Some(want),
         ..Default::default()
     };
-    info.ppid = Some(stat.ppid as u32);
-    info.name = Some(stat.comm.clone());
-    info.status = Some(state_name(stat.state).to_owned());
+    info.ppid = Some(stat.ppid);
+    info.name = Some(String::from_utf8_lossy(stat.comm.as_bytes()).into_owned());
+    info.status = Some(state_name(char::from(stat.state)).to_owned());
     info.nice = Some(stat.nice);
     info.priority = Some(stat.priority);
     info.num_threads = Some(stat.num_threads);
     info.pgrp = Some(stat.pgrp);
     info.tty_nr = Some(stat.tty_nr);
     info.terminal = terminal(stat.tty_nr);
-    let started_secs = ctx.boot_secs as f64 + stat.starttime as f64 / tps;
+    let started_secs = ctx.boot_secs as f64 + stat.start_ticks as f64 / tps;
     info.create_time = DateTime::from_timestamp_millis((started_secs * 1000.0) as i64);
-    info.username = uid.map(|u| ctx.users.get(&u).cloned().unwrap_or_else(|| u.to_string()));
-    info.cpu_percent = Some(cpu_percent(pid, &stat, ctx, started_secs));
+    info.username = uid.map(|u| ctx.users.name(u));
+    info.cpu_percent = Some(cpu_percent(pid, &stat, ctx));
     info.cpu_times = Some(CpuTimes {
         user: stat.utime as f64 / tps,
         system: stat.stime as f64 / tps,
         children_user: stat.cutime.max(0) as f64 / tps,
         children_system: stat.cstime.max(0) as f64 / tps,
     });
-    let rss = stat.rss * ctx.page_size;
+    let rss = stat.rss_pages * page;
     info.memory_percent = Some(crate::domain::check::percent(rss, ctx.mem_total));
-    info.io_delay_seconds = stat.delayacct_blkio_ticks.map(|t| t as f64 / tps);
+    info.io_delay_seconds = stat.blkio_ticks.map(|t| t as f64 / tps);
     if want.has("cmdline")
-        && let Ok(c) = p
-            .open_relative("cmdline")
-            .map(crate::collect::cmdline::read)
-        && let Ok(c) = c
+        && let Some(f) = ctx.dir.open_file(pid, "cmdline")
+        && let Ok(c) = crate::collect::cmdline::read(f)
     {
         info.cmdline = Some(c.args);
         info.cmdline_truncated = Some(c.truncated);
     }
     if want.has("memory_info") {
-        let statm = p.statm().ok();
+        let statm = ctx.dir.statm(pid);
         info.memory_info = Some(MemoryInfo {
             rss,
             vms: stat.vsize,
-            shared: statm.as_ref().map_or(0, |m| m.shared * ctx.page_size),
-            text: statm.as_ref().map_or(0, |m| m.text * ctx.page_size),
-            data: statm.as_ref().map_or(0, |m| m.data * ctx.page_size),
+            shared: statm.map_or(0, |m| m.shared * page),
+            text: statm.map_or(0, |m| m.text * page),
+            data: statm.map_or(0, |m| m.data * page),
         });
     }
+    if !DEEP.iter().any(|f| want.has(f)) {
+        return Ok((info, sample, uid));
+    }
+    // Exited since its `stat` was read: what was read stands.
+    let Ok(p) = Process::new(pid as i32) else {
+        return Ok((info, sample, uid));
+    };
     if want.has("exe") {
         info.exe = p.exe().ok().map(|e| e.display().to_string());
     }
@@ -178,29 +198,19 @@ fn read_fds(p: &Process, want: FieldSet, ctx: &Context<'_>, info: &mut ProcessIn
     }
 }
 
-/// Per core, over the time since the last reading of this same process
-/// (same pid and start time), else since it started.
-fn cpu_percent(
-    pid: u32,
-    stat: &procfs::process::Stat,
-    ctx: &Context<'_>,
-    started_secs: f64,
-) -> f64 {
-    let ticks = stat.utime + stat.stime;
-    if let Some(&(start, before, at)) = ctx.last_cpu.get(&pid)
-        && start == stat.starttime
-    {
-        let wall = ctx.now.duration_since(at).as_secs_f64();
-        if wall > 0.05 {
-            return ticks.saturating_sub(before) as f64 / ctx.ticks_per_second / wall * 100.0;
-        }
-    }
-    let age = Utc::now().timestamp_millis() as f64 / 1000.0 - started_secs;
-    if age > 0.0 {
-        ticks as f64 / ctx.ticks_per_second / age * 100.0
-    } else {
-        0.0
-    }
+/// Per core ([`cpu`]), over the time since the last reading of this same
+/// process (same pid and start time) when that is long enough to mean
+/// something, else over its life.
+fn cpu_percent(pid: u32, stat: &Stat, ctx: &Context<'_>) -> f64 {
+    let last = ctx
+        .last_cpu
+        .get(&pid)
+        .filter(|&&(start, _, at)| {
+            start == stat.start_ticks && ctx.now.saturating_duration_since(at).as_millis() > 50
+        })
+        .map(|&(_, ticks, at)| (ticks, at));
+    let mut uptime = Some(ctx.uptime);
+    cpu::since(stat, last, ctx.now, ctx.dir.ticks_per_second, &mut uptime).unwrap_or(0.0)
 }
 
 fn state_name(c: char) -> &'static str {

@@ -6,14 +6,13 @@
 mod host;
 mod procs;
 mod reader;
-mod stat;
 #[cfg(test)]
 mod tests;
 
 pub use host::{HostNow, HostWatch, disk_percent};
 pub use procs::{ProcSample, ProcWatch};
 
-use stat::COMM_LEN;
+use crate::collect::procs::stat::COMM_LEN;
 
 /// Which processes a rule watches.
 #[derive(Debug, Clone)]
@@ -39,14 +38,4 @@ impl Matcher {
     fn needs_confirming(&self, comm: &[u8]) -> bool {
         matches!(self, Self::Name(n) if n.len() > COMM_LEN && n.as_bytes()[..COMM_LEN] == *comm)
     }
-}
-
-/// `<pid>/<file>` (relative to `/proc`) formatted into `buf`, without
-/// allocating.
-fn pid_path<'a>(buf: &'a mut [u8; 32], pid: u32, file: &str) -> &'a str {
-    use std::io::Write;
-    let mut w = &mut buf[..];
-    let _ = write!(w, "{pid}/{file}");
-    let len = 32 - w.len();
-    std::str::from_utf8(&buf[..len]).unwrap_or_default()
 }

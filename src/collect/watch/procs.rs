@@ -15,9 +15,11 @@
 use super::{
     Matcher,
     reader::{Kept, MAX_KEPT, Reader},
-    stat::{Comm, Stat},
 };
-use crate::collect::CollectError;
+use crate::collect::{
+    CollectError,
+    procs::stat::{Comm, Stat},
+};
 use std::{
     collections::HashMap,
     time::{Duration, Instant},
@@ -83,7 +85,7 @@ impl ProcWatch {
         if let Err(e) = self.read.list(&mut self.pids) {
             // Not expected once /proc is open; the known processes can
             // still be read through their own files.
-            tracing::warn!("/proc cannot be listed: {e}");
+            tracing::warn!("{e}");
             self.pids.clear();
             self.pids.extend(self.entries.keys());
         }
@@ -99,7 +101,7 @@ impl ProcWatch {
                 continue;
             };
             let cpu = self.read.cpu_percent(&s, e.cpu, now, &mut uptime);
-            e.cpu = Some((s.ticks, now));
+            e.cpu = Some((s.ticks(), now));
             let rss_bytes = s.rss_pages * self.read.page_size;
             let sample = ProcSample {
                 pid,

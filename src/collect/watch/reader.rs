@@ -2,16 +2,17 @@
 //! open while a process matches (for at most [`MAX_KEPT`] processes), the
 //! name and command line only when they are due.
 
-use super::{
-    Matcher, pid_path,
-    procs::Entry,
-    stat::{self, COMM_LEN, Stat},
+use super::{Matcher, procs::Entry};
+use crate::collect::{
+    CollectError,
+    procs::{
+        ProcDir, cpu,
+        dir::read_stat,
+        stat::{COMM_LEN, Stat},
+    },
 };
-use crate::collect::CollectError;
-use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
 use std::{
     fs::File,
-    os::{fd::OwnedFd, unix::fs::FileExt},
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering::Relaxed},
@@ -42,16 +43,14 @@ impl Drop for Kept {
 
 /// Reads `/proc` for [`super::ProcWatch`].
 pub(super) struct Reader {
-    proc: OwnedFd,
+    dir: ProcDir,
     /// The `stat` files kept open now, and the most there may be.
     kept: Arc<AtomicUsize>,
     max_kept: usize,
-    dirbuf: Vec<u8>,
     /// The last command line read, arguments joined by spaces.
     cmdline: Vec<u8>,
     /// Where its `argv[0]` ends.
     argv0_len: usize,
-    ticks_per_second: f64,
     pub(super) page_size: u64,
     pub(super) mem_total: u64,
 }
@@ -59,49 +58,30 @@ pub(super) struct Reader {
 impl Reader {
     /// A reader that keeps at most `max_kept` `stat` files open.
     pub(super) fn new(max_kept: usize) -> Result<Self, CollectError> {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let proc = rustix::fs::open("/proc", flags, Mode::empty())
-            .map_err(|e| CollectError(format!("/proc cannot be opened: {e}")))?;
+        let dir = ProcDir::open()?;
         let meminfo = std::fs::read_to_string("/proc/meminfo")
             .map_err(|e| CollectError(format!("/proc/meminfo: {e}")))?;
         let mem_total = super::host::meminfo_kb(&meminfo, "MemTotal:")
             .filter(|&kb| kb > 0)
             .ok_or_else(|| CollectError("/proc/meminfo has no MemTotal".into()))?;
         Ok(Self {
-            proc,
+            page_size: dir.page_size,
+            dir,
             kept: Arc::default(),
             max_kept,
-            dirbuf: Vec::with_capacity(32 * 1024),
             cmdline: Vec::new(),
             argv0_len: 0,
-            ticks_per_second: procfs::ticks_per_second() as f64,
-            page_size: procfs::page_size(),
             mem_total: mem_total * 1024,
         })
     }
 
     /// The pids in `/proc`, in its order (by pid).
-    pub(super) fn list(&mut self, pids: &mut Vec<u32>) -> rustix::io::Result<()> {
-        pids.clear();
-        rustix::fs::seek(&self.proc, SeekFrom::Start(0))?;
-        let mut dir = RawDir::new(&self.proc, self.dirbuf.spare_capacity_mut());
-        while let Some(entry) = dir.next() {
-            let entry = entry?;
-            let name = entry.file_name().to_bytes();
-            if let Some(pid) = std::str::from_utf8(name).ok().and_then(|n| n.parse().ok()) {
-                pids.push(pid);
-            }
-        }
-        Ok(())
+    pub(super) fn list(&mut self, pids: &mut Vec<u32>) -> Result<(), CollectError> {
+        self.dir.list(pids)
     }
 
     fn open(&self, pid: u32, file: &str) -> Option<File> {
-        let mut buf = [0u8; 32];
-        let path = pid_path(&mut buf, pid, file);
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-        rustix::fs::openat(&self.proc, path, flags, Mode::empty())
-            .ok()
-            .map(File::from)
+        self.dir.open_file(pid, file)
     }
 
     /// How many `stat` files are kept open now.
@@ -149,9 +129,7 @@ impl Reader {
             Some(k) => &k.file,
             None => opened.insert(self.open(pid, "stat")?),
         };
-        let mut buf = [0u8; 1024];
-        let n = file.read_at(&mut buf, 0).ok()?;
-        stat::parse(&buf[..n])
+        read_stat(file)
     }
 
     /// `file` kept open if one of the slots is free; otherwise it is closed.
@@ -259,25 +237,8 @@ impl Reader {
         now: Instant,
         uptime: &mut Option<Option<f64>>,
     ) -> Option<f64> {
-        let tps = self.ticks_per_second;
-        let (ticks, secs) = match last {
-            Some((before, at)) => (
-                s.ticks.saturating_sub(before),
-                now.saturating_duration_since(at).as_secs_f64(),
-            ),
-            None => {
-                let up = (*uptime.get_or_insert_with(read_uptime))?;
-                (s.ticks, up - s.start_ticks as f64 / tps)
-            }
-        };
-        (secs > 0.0).then(|| ticks as f64 / tps / secs * 100.0)
+        cpu::since(s, last, now, self.dir.ticks_per_second, uptime)
     }
-}
-
-/// Seconds since boot, the clock `stat`'s start time counts from.
-fn read_uptime() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/uptime").ok()?;
-    text.split_whitespace().next()?.parse().ok()
 }
 
 /// At most [`CMDLINE_SHORT`] bytes, cut on a character boundary.

@@ -48,8 +48,8 @@ fn pids(samples: &[ProcSample]) -> Vec<u32> {
     samples.iter().map(|s| s.pid).collect()
 }
 
-fn stat_of(line: &str) -> stat::Stat {
-    stat::parse(line.as_bytes()).unwrap()
+fn stat_of(line: &str) -> crate::collect::procs::stat::Stat {
+    crate::collect::procs::stat::parse(line.as_bytes()).unwrap()
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn a_busy_process_shows_its_cpu_and_a_sleeping_one_does_not() {
     // The machine may be shared: the busy loop's own ticks over the same
     // span say what it really got.
     let ticks =
-        |pid: u32| stat_of(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap()).ticks;
+        |pid: u32| stat_of(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap()).ticks();
     let (t0, i0) = (ticks(busy.0.id()), Instant::now());
     let first = w.refresh();
     // First sight: the lifetime average, busy since it started.

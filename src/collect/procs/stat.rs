@@ -1,5 +1,6 @@
-//! `/proc/<pid>/stat`, parsed from a stack buffer: only the fields the
-//! watchdog reads, without the allocations of a general parser.
+//! `/proc/<pid>/stat`, parsed from a stack buffer without the allocations
+//! of a general parser: what the process list, the check's top processes
+//! and the watchdog read of every process.
 
 /// A process name as the kernel keeps it (`comm`): at most 15 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,47 +25,80 @@ impl Comm {
     }
 }
 
-/// The fields of one `stat` line the watchdog uses.
+/// The fields of one `stat` line that hostwatch uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
     pub comm: Comm,
     /// `R`, `S`, `D`, `Z`…
     pub state: u8,
+    pub ppid: u32,
+    pub pgrp: i32,
+    pub tty_nr: i32,
     /// User and system CPU time, in clock ticks.
-    pub ticks: u64,
+    pub utime: u64,
+    pub stime: u64,
+    /// Of waited-for children, in clock ticks.
+    pub cutime: i64,
+    pub cstime: i64,
+    pub priority: i64,
+    pub nice: i64,
+    pub num_threads: i64,
     /// Field 22: clock ticks after boot when the process started.
     pub start_ticks: u64,
+    pub vsize: u64,
     pub rss_pages: u64,
+    /// Field 42, which kernels before 2.6.18 do not have.
+    pub blkio_ticks: Option<u64>,
 }
 
 impl Stat {
+    /// User plus system CPU time, in clock ticks.
+    pub fn ticks(&self) -> u64 {
+        self.utime + self.stime
+    }
+
     /// A zombie (or a process being reaped) is gone for the watchdog.
     pub fn is_dead(&self) -> bool {
         matches!(self.state, b'Z' | b'X' | b'x')
     }
 }
 
-/// Parses `pid (comm) state ppid …`; the name may hold spaces and
-/// parentheses, so it ends at the *last* `)`.
+/// Parses `pid (comm) state ppid …` without allocating; the name may hold
+/// spaces and parentheses, so it ends at the *last* `)`.
 pub fn parse(line: &[u8]) -> Option<Stat> {
     let open = line.iter().position(|&b| b == b'(')?;
     let close = line.iter().rposition(|&b| b == b')')?;
     let comm = Comm::new(line.get(open + 1..close)?);
     let rest = std::str::from_utf8(line.get(close + 1..)?).ok()?;
-    // Field 3 (state) is the first after the name.
-    let mut fields = rest.split_ascii_whitespace();
-    let state = *fields.next()?.as_bytes().first()?;
-    let mut num = |skip: usize| -> Option<u64> { fields.nth(skip)?.parse().ok() };
-    let utime = num(10)?; // field 14
-    let stime = num(0)?; // 15
-    let start_ticks = num(6)?; // 22
-    let rss: i64 = fields.nth(1)?.parse().ok()?; // 24
+    // f[0] is field 3 (state), the first after the name; field n is f[n - 3].
+    let mut f = [""; 40];
+    let mut n = 0;
+    for (slot, word) in f.iter_mut().zip(rest.split_ascii_whitespace()) {
+        *slot = word;
+        n += 1;
+    }
+    if n < 22 {
+        return None;
+    }
+    let u = |i: usize| f[i - 3].parse::<u64>().ok();
+    let i = |i: usize| f[i - 3].parse::<i64>().ok();
     Some(Stat {
         comm,
-        state,
-        ticks: utime + stime,
-        start_ticks,
-        rss_pages: u64::try_from(rss).unwrap_or(0),
+        state: *f[0].as_bytes().first()?,
+        ppid: u32::try_from(u(4)?).ok()?,
+        pgrp: i32::try_from(i(5)?).ok()?,
+        tty_nr: i32::try_from(i(7)?).ok()?,
+        utime: u(14)?,
+        stime: u(15)?,
+        cutime: i(16)?,
+        cstime: i(17)?,
+        priority: i(18)?,
+        nice: i(19)?,
+        num_threads: i(20)?,
+        start_ticks: u(22)?,
+        vsize: u(23)?,
+        rss_pages: u64::try_from(i(24)?).unwrap_or(0),
+        blkio_ticks: (n >= 40).then(|| u(42)).flatten(),
     })
 }
 
@@ -80,7 +114,11 @@ mod tests {
         let s = parse(LINE).unwrap();
         assert_eq!(s.comm.as_bytes(), b"my (odd) name");
         assert_eq!(s.state, b'S');
-        assert_eq!(s.ticks, 175);
+        assert_eq!(s.ticks(), 175);
+        assert_eq!((s.ppid, s.pgrp, s.tty_nr), (1, 4242, 0));
+        assert_eq!((s.priority, s.nice, s.num_threads), (20, 0, 3));
+        assert_eq!(s.vsize, 123_456_789);
+        assert_eq!(s.blkio_ticks, Some(0));
         assert_eq!(s.start_ticks, 987_654);
         assert_eq!(s.rss_pages, 2048);
         assert!(!s.is_dead());
@@ -91,6 +129,9 @@ mod tests {
         let z = String::from_utf8_lossy(LINE).replace(") S ", ") Z ");
         assert!(parse(z.as_bytes()).unwrap().is_dead());
         assert_eq!(parse(&LINE[..60]), None);
+        // A kernel before field 42 existed.
+        let old = &LINE[..LINE.len() - 14];
+        assert_eq!(parse(old).unwrap().blkio_ticks, None);
         assert_eq!(parse(b"garbage"), None);
     }
 
