@@ -26,7 +26,7 @@ pub use system::{
 
 use crate::domain::{Cpu, Disk, Io, Memory, PartErrors, TopProcess};
 use std::time::{Duration, Instant};
-use sysinfo::{Networks, System};
+use sysinfo::Networks;
 
 /// A part of the host that could not be read, and why.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -44,8 +44,12 @@ pub struct HostParts {
     pub errors: PartErrors,
 }
 
+/// The least time the first check's CPU use is measured over: a few of
+/// the kernel's ticks.
+const FIRST_SPAN: Duration = Duration::from_millis(200);
+
 pub struct Collector {
-    sys: System,
+    host: host::HostReader,
     networks: Networks,
     io: io::IoCounter,
     /// `None` when checks leave processes out.
@@ -59,10 +63,9 @@ impl Collector {
     /// measured against. `top_n` of 0 leaves processes out of checks.
     pub fn new(top_n: usize) -> Result<Self, CollectError> {
         let err = |e: sysinfo::Error| CollectError(e.to_string());
-        let mut sys = System::new().map_err(err)?;
-        sys.refresh_cpu_usage();
+        let host = host::HostReader::new()?;
         let mut c = Self {
-            sys,
+            host,
             networks: Networks::new_with_refreshed_list().map_err(err)?,
             io: io::IoCounter::default(),
             top: (top_n > 0).then(procs::TopReader::new).transpose()?,
@@ -70,13 +73,14 @@ impl Collector {
             primed_at: Instant::now(),
         };
         // Priming only: a failure here shows again, with its reason, in the first check.
+        let _ = c.host.cpu(false);
         let _ = c.io.read(&c.networks);
         Ok(c)
     }
 
     /// How long after `new` the first CPU reading means something.
     pub fn ready_in(&self) -> std::time::Duration {
-        sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.saturating_sub(self.primed_at.elapsed())
+        FIRST_SPAN.saturating_sub(self.primed_at.elapsed())
     }
 
     /// Reads every part; one that fails is `None` with its reason in
@@ -84,8 +88,8 @@ impl Collector {
     /// has no sizes in `disks`, and is named in `errors`.
     pub fn take(&mut self, statfs_deadline: Duration) -> HostParts {
         let mut errors = PartErrors::default();
-        let cpu = errors.keep("cpu", host::cpu(&mut self.sys));
-        let memory = errors.keep("memory", host::memory(&mut self.sys));
+        let cpu = errors.keep("cpu", self.cpu());
+        let memory = errors.keep("memory", self.host.memory());
         let disks = errors
             .keep("disks", host::disks(statfs_deadline))
             .map(|all| {
@@ -109,6 +113,18 @@ impl Collector {
             top_processes,
             errors,
         }
+    }
+
+    fn cpu(&mut self) -> Result<Cpu, CollectError> {
+        let now = self.host.cpu(false)?;
+        let [load1, load5, load15] = self.host.load()?;
+        Ok(Cpu {
+            // No tick since the previous reading: nothing ran to count.
+            percent: now.percent.unwrap_or(0.0),
+            load1,
+            load5,
+            load15,
+        })
     }
 
     fn top_processes(&mut self) -> Result<Vec<TopProcess>, CollectError> {

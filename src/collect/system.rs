@@ -1,10 +1,13 @@
-//! A live snapshot of the host for `GET /api/v1/system`. It keeps its own
-//! sysinfo state: refreshing the sampler's would shorten the interval that
-//! the next check's CPU and network figures cover.
+//! A live snapshot of the host for `GET /api/v1/system`, and the counters
+//! `/metrics` reads. It keeps its own [`HostReader`]: reading the
+//! sampler's would shorten the interval that the next check's CPU figure
+//! covers.
 
-use super::{CollectError, host};
+use super::{
+    CollectError,
+    host::{self, HostReader, Ticks},
+};
 use crate::domain::{Disk, Memory};
-use procfs::CurrentSI;
 use serde::Serialize;
 use sysinfo::System;
 use utoipa::ToSchema;
@@ -85,43 +88,45 @@ pub struct NetworkCounters {
 }
 
 pub struct SystemReader {
-    sys: System,
+    host: HostReader,
 }
 
 impl SystemReader {
     pub fn new() -> Result<Self, CollectError> {
-        let mut sys = System::new().map_err(|e| CollectError(e.to_string()))?;
-        sys.refresh_cpu_usage();
-        Ok(Self { sys })
+        let mut host = HostReader::new()?;
+        // The first snapshot measures from here.
+        host.cpu(true)?;
+        Ok(Self { host })
     }
 
     pub fn snapshot(&mut self) -> SystemSnapshot {
-        self.sys.refresh_cpu_all();
-        let cores = self
-            .sys
-            .cpus()
-            .iter()
-            .map(|c| CoreUsage {
-                core: c.name().to_owned(),
-                percent: f64::from(c.usage()),
-                frequency_mhz: c.frequency(),
+        let cpu = self.host.cpu(true).ok();
+        let mhz = frequencies();
+        let cores = cpu
+            .as_ref()
+            .map(|c| {
+                c.cores
+                    .iter()
+                    .map(|&(n, percent)| CoreUsage {
+                        core: format!("cpu{n}"),
+                        percent: percent.unwrap_or(0.0),
+                        frequency_mhz: mhz.get(&n).copied().unwrap_or(0),
+                    })
+                    .collect()
             })
-            .collect();
-        let partitions = partitions();
+            .unwrap_or_default();
         SystemSnapshot {
             host_name: super::host_name(),
             os: System::long_os_version().ok(),
             kernel: System::kernel_version().ok(),
             uptime_seconds: System::uptime().ok(),
             boot_time: System::boot_time().ok(),
-            cpu_percent: f64::from(self.sys.global_cpu_usage()),
+            cpu_percent: cpu.as_ref().and_then(|c| c.percent).unwrap_or(0.0),
             cores,
-            cpu_times: cpu_times(),
-            load: System::load_average()
-                .ok()
-                .map(|l| [l.one, l.five, l.fifteen]),
-            memory: host::memory(&mut self.sys).ok(),
-            partitions,
+            cpu_times: cpu.map(|c| cpu_times(&c.total)),
+            load: self.host.load().ok(),
+            memory: self.host.memory().ok(),
+            partitions: partitions(),
             block_devices: block_devices(),
             network: network(),
         }
@@ -131,11 +136,9 @@ impl SystemReader {
     /// now, without the per-core usage, OS names or uptime of a snapshot.
     pub fn counters(&mut self) -> HostCounters {
         HostCounters {
-            cpu_times: cpu_times(),
-            load: System::load_average()
-                .ok()
-                .map(|l| [l.one, l.five, l.fifteen]),
-            memory: host::memory(&mut self.sys).ok(),
+            cpu_times: self.host.cpu(false).ok().map(|c| cpu_times(&c.total)),
+            load: self.host.load().ok(),
+            memory: self.host.memory().ok(),
             filesystems: partitions(),
             block_devices: block_devices(),
             network: network(),
@@ -180,20 +183,59 @@ fn removable(majmin: &str) -> bool {
         .any(|f| std::fs::read_to_string(format!("{dev}/{f}")).is_ok_and(|v| v.trim() == "1"))
 }
 
-fn cpu_times() -> Option<CpuTimes> {
-    let total = procfs::KernelStats::current().ok()?.total;
+fn cpu_times(t: &Ticks) -> CpuTimes {
     let tps = procfs::ticks_per_second() as f64;
-    let s = |t: u64| t as f64 / tps;
-    Some(CpuTimes {
-        user: s(total.user),
-        nice: s(total.nice),
-        system: s(total.system),
-        idle: s(total.idle),
-        iowait: total.iowait.map(s),
-        irq: total.irq.map(s),
-        softirq: total.softirq.map(s),
-        steal: total.steal.map(s),
-    })
+    let s = |i: usize| t.0[i] as f64 / tps;
+    CpuTimes {
+        user: s(0),
+        nice: s(1),
+        system: s(2),
+        idle: s(3),
+        iowait: Some(s(4)),
+        irq: Some(s(5)),
+        softirq: Some(s(6)),
+        steal: Some(s(7)),
+    }
+}
+
+/// Each core's clock now, in MHz, by core number: what cpufreq says, else
+/// what `/proc/cpuinfo` says; none where neither tells.
+fn frequencies() -> std::collections::HashMap<u32, u64> {
+    let mut mhz = std::collections::HashMap::new();
+    if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
+        let mut core = None;
+        for line in info.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            match key.trim() {
+                "processor" => core = value.trim().parse::<u32>().ok(),
+                "cpu MHz" => {
+                    if let (Some(n), Ok(f)) = (core, value.trim().parse::<f64>()) {
+                        mhz.insert(n, f as u64);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let Ok(dir) = std::fs::read_dir("/sys/devices/system/cpu") else {
+        return mhz;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("cpu")?.parse().ok())
+        else {
+            continue;
+        };
+        let khz = std::fs::read_to_string(entry.path().join("cpufreq/scaling_cur_freq"));
+        if let Some(khz) = khz.ok().and_then(|k| k.trim().parse::<u64>().ok()) {
+            mhz.insert(n, khz / 1000);
+        }
+    }
+    mhz
 }
 
 fn block_devices() -> Vec<BlockCounters> {

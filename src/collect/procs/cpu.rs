@@ -55,7 +55,9 @@ mod tests {
 
     #[test]
     fn a_first_reading_covers_the_life_of_the_process() {
-        let line = std::fs::read("/proc/self/stat").unwrap();
+        // Init: long enough alive for its life to be measured (a process
+        // younger than a tick has none).
+        let line = std::fs::read("/proc/1/stat").unwrap();
         let s = crate::collect::procs::stat::parse(&line).unwrap();
         let tps = procfs::ticks_per_second() as f64;
         let now = Instant::now();

@@ -61,7 +61,7 @@ impl Reader {
         let dir = ProcDir::open()?;
         let meminfo = std::fs::read_to_string("/proc/meminfo")
             .map_err(|e| CollectError(format!("/proc/meminfo: {e}")))?;
-        let mem_total = super::host::meminfo_kb(&meminfo, "MemTotal:")
+        let mem_total = crate::collect::host::meminfo_kb(&meminfo, "MemTotal:")
             .filter(|&kb| kb > 0)
             .ok_or_else(|| CollectError("/proc/meminfo has no MemTotal".into()))?;
         Ok(Self {

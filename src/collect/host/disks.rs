@@ -1,45 +1,13 @@
-//! CPU, memory and filesystems through sysinfo.
+//! The filesystems a check reports, with their sizes.
 
-use super::{
-    CollectError,
-    mounts::{self, Answer, Mount},
+use crate::{
+    collect::{
+        CollectError,
+        mounts::{self, Answer, Mount},
+    },
+    domain::Disk,
 };
-use crate::domain::{Cpu, Disk, Memory, check::percent};
 use std::{path::Path, time::Duration};
-use sysinfo::System;
-
-pub fn cpu(sys: &mut System) -> Result<Cpu, CollectError> {
-    sys.refresh_cpu_usage();
-    if sys.cpus().is_empty() {
-        return Err(CollectError("no CPU found in /proc/stat".into()));
-    }
-    let load = System::load_average().map_err(|e| CollectError(format!("load average: {e}")))?;
-    Ok(Cpu {
-        percent: f64::from(sys.global_cpu_usage()).clamp(0.0, 100.0),
-        load1: load.one,
-        load5: load.five,
-        load15: load.fifteen,
-    })
-}
-
-pub fn memory(sys: &mut System) -> Result<Memory, CollectError> {
-    sys.refresh_memory();
-    let total = sys.total_memory();
-    if total == 0 {
-        return Err(CollectError("/proc/meminfo could not be read".into()));
-    }
-    let used = sys.used_memory();
-    let (swap_total, swap_used) = (sys.total_swap(), sys.used_swap());
-    Ok(Memory {
-        total_bytes: total,
-        used_bytes: used,
-        available_bytes: sys.available_memory(),
-        percent: percent(used, total),
-        swap_total_bytes: swap_total,
-        swap_used_bytes: swap_used,
-        swap_percent: percent(swap_used, swap_total),
-    })
-}
 
 /// Mounted filesystems with their sizes (`mounts::list`), each paired with
 /// its mount. One that does not answer `statfs` within `deadline`, or
