@@ -49,6 +49,8 @@ pub struct Connections {
     epoch: Instant,
     /// Connections reset for a stalled or overlong answer, for /metrics.
     reset: AtomicU64,
+    /// Wakes the sweeper when a connection opens: with none open it sleeps.
+    opened: tokio::sync::Notify,
 }
 
 /// One connection, as the sweeper sees it. Times are milliseconds since the
@@ -74,6 +76,7 @@ impl Connections {
             open: Mutex::new(Vec::new()),
             epoch: Instant::now(),
             reset: AtomicU64::new(0),
+            opened: tokio::sync::Notify::new(),
         })
     }
 
@@ -106,6 +109,7 @@ impl Connections {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::downgrade(&conn));
+        self.opened.notify_one();
         ext.insert(conn);
     }
 
@@ -114,31 +118,38 @@ impl Connections {
         self.reset.load(Relaxed)
     }
 
-    /// Looks at every connection each [`SWEEP`] until `shutdown`.
+    /// Looks at every connection each [`SWEEP`] until `shutdown`; while
+    /// none is open, sleeps until one opens (an idle agent does not wake).
     pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(SWEEP);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let wait = async {
+                if self.sweep() == 0 {
+                    self.opened.notified().await;
+                }
+                tokio::time::sleep(SWEEP).await;
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tick.tick() => self.sweep(),
+                _ = wait => {}
             }
         }
     }
 
-    fn sweep(&self) {
+    /// Resets what is overdue; answers how many connections are open.
+    fn sweep(&self) -> usize {
         let live: Vec<Arc<Conn>> = {
             let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
             open.retain(|c| c.strong_count() > 0);
             open.iter().filter_map(Weak::upgrade).collect()
         };
         let now = millis(self.epoch);
-        for c in live {
+        for c in &live {
             if c.overdue(now) {
                 c.reset();
                 self.reset.fetch_add(1, Relaxed);
             }
         }
+        live.len()
     }
 }
 

@@ -27,7 +27,8 @@ pub struct AgentStats {
 pub struct AgentReader {
     started: Instant,
     started_at: f64,
-    last: Option<(Instant, f64)>,
+    /// When, and the CPU ticks then, at the previous reading.
+    last: Option<(Instant, u64)>,
 }
 
 impl AgentReader {
@@ -42,31 +43,27 @@ impl AgentReader {
     }
 
     pub fn read(&mut self) -> Result<AgentStats, CollectError> {
-        let err = |e: procfs::ProcError| CollectError(format!("/proc/self: {e}"));
-        let me = procfs::process::Process::myself().map_err(err)?;
-        let stat = me.stat().map_err(err)?;
+        let err = |e: String| CollectError(format!("/proc/self: {e}"));
+        let line = std::fs::read("/proc/self/stat").map_err(|e| err(e.to_string()))?;
+        let stat = super::procs::stat::parse(&line)
+            .ok_or_else(|| err("stat is not as expected".into()))?;
         let tps = procfs::ticks_per_second() as f64;
-        let cpu_seconds = (stat.utime + stat.stime) as f64 / tps;
+        let ticks = stat.ticks();
         let now = Instant::now();
-        let (since, cpu_before) = self
-            .last
-            .replace((now, cpu_seconds))
-            .unwrap_or((self.started, 0.0));
+        let (since, before) = self.last.replace((now, ticks)).unwrap_or((self.started, 0));
         let wall = now.duration_since(since).as_secs_f64();
-        let io = me.io().ok();
+        let me = procfs::process::Process::myself().ok();
+        let io = me.as_ref().and_then(|m| m.io().ok());
         Ok(AgentStats {
-            pid: me.pid as u32,
+            pid: std::process::id(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             start_time_seconds: self.started_at,
-            cpu_seconds,
-            cpu_percent: if wall > 0.0 {
-                (cpu_seconds - cpu_before) * 100.0 / wall
-            } else {
-                0.0
-            },
-            rss_bytes: stat.rss * procfs::page_size(),
+            cpu_seconds: ticks as f64 / tps,
+            cpu_percent: super::procs::cpu::percent(ticks.saturating_sub(before), wall, tps)
+                .unwrap_or(0.0),
+            rss_bytes: stat.rss_pages * procfs::page_size(),
             threads: stat.num_threads,
-            open_fds: me.fd_count().ok(),
+            open_fds: me.and_then(|m| m.fd_count().ok()),
             read_bytes: io.as_ref().map(|i| i.read_bytes),
             write_bytes: io.as_ref().map(|i| i.write_bytes),
         })

@@ -1,6 +1,8 @@
-//! Reading the host. Plain data out, no HTTP and no SQL in. One long-lived
-//! `Collector` keeps sysinfo's state between checks (CPU use and I/O are
-//! differences between two readings), primed once when it is made.
+//! Reading the host. Plain data out, no HTTP and no SQL in. `/proc` has one
+//! reader for the host as a whole ([`host::HostReader`]) and one for
+//! processes ([`procs::ProcDir`]); each user keeps its own baselines, as
+//! CPU use and I/O are differences between two of its own readings. The
+//! long-lived `Collector` is the check's, primed once when it is made.
 
 mod agent;
 pub mod cmdline;
