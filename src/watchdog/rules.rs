@@ -108,6 +108,16 @@ pub struct Readers {
     pub needs_host: bool,
 }
 
+impl Readers {
+    /// Whether a tick's readings may block (processes, which can be many,
+    /// or a mount's `statvfs`) and so need a blocking thread; the host's
+    /// own figures are three reads of `/proc` files kept open, taken where
+    /// the tick runs.
+    pub fn may_block(&self, rules: &[Rule]) -> bool {
+        self.procs.watches_any() || rules.iter().any(|r| r.metric() == RuleMetric::DiskPercent)
+    }
+}
+
 /// The blocking readings of one tick, per rule (services and probes are
 /// filled in by `async_readings`).
 pub fn blocking_readings(rules: &[Rule], r: &mut Readers) -> Vec<Vec<Reading>> {

@@ -62,6 +62,11 @@ impl ProcWatch {
         Self::with_max_kept(matchers, MAX_KEPT)
     }
 
+    /// Whether a refresh reads `/proc` at all.
+    pub fn watches_any(&self) -> bool {
+        !self.matchers.is_empty()
+    }
+
     /// One that keeps at most `max_kept` `stat` files open.
     pub(super) fn with_max_kept(
         matchers: Vec<Matcher>,
@@ -80,6 +85,10 @@ impl ProcWatch {
     /// The matching processes now: one list per matcher, in the matchers'
     /// order, each by pid. The agent itself is not left out.
     pub fn refresh(&mut self) -> Vec<Vec<ProcSample>> {
+        // Nothing to match: no rule watches a process, and /proc is not read.
+        if self.matchers.is_empty() {
+            return Vec::new();
+        }
         let now = Instant::now();
         self.generation += 1;
         if let Err(e) = self.read.list(&mut self.pids) {

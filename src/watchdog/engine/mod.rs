@@ -61,22 +61,35 @@ pub struct Engine {
     services_up: Arc<Mutex<HashMap<String, Option<f64>>>>,
     silences: Mutex<Silences>,
     silences_dirty: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether a tick's readings go to a blocking thread (`Readers::may_block`).
+    may_block: bool,
     held: Arc<Mutex<held::Held>>,
     /// How far the wall clock had stepped when the times in memory were
     /// last moved with it (see `crate::clock`).
     stepped: Mutex<chrono::Duration>,
 }
 
-/// Silences cached between ticks: reading them every 100 ms is waste. A
-/// change through the API sets `silences_dirty`, so it counts from the next
-/// readings on.
+/// Silences cached between ticks, each with its end: which are in force is
+/// worked out at each tick, and the table is read again only when a change
+/// through the API sets `silences_dirty` (it counts from the next readings
+/// on), and once per [`SILENCE_REFRESH`] in case another program wrote it.
 #[derive(Default)]
 struct Silences {
-    list: Vec<(String, Option<String>)>,
+    list: Vec<(String, Option<String>, DateTime<Utc>)>,
     read_at: Option<std::time::Instant>,
 }
 
-const SILENCE_REFRESH: Duration = Duration::from_secs(1);
+impl Silences {
+    fn active(&self, now: DateTime<Utc>) -> Vec<(String, Option<String>)> {
+        self.list
+            .iter()
+            .filter(|(.., until)| *until > now)
+            .map(|(rule, subject, _)| (rule.clone(), subject.clone()))
+            .collect()
+    }
+}
+
+const SILENCE_REFRESH: Duration = Duration::from_secs(60);
 
 pub struct EngineParts {
     pub rules: Vec<crate::config::watchdog::RuleSettings>,
@@ -96,12 +109,14 @@ impl Engine {
     ) -> Result<Self, crate::collect::CollectError> {
         let (rules, procs) = rules::compile(&parts.rules, parts.repeat)?;
         let needs_host = rules::needs_host(&rules);
+        let readers = Readers {
+            procs,
+            host: crate::collect::watch::HostWatch::new()?,
+            needs_host,
+        };
         Ok(Self {
-            readers: Arc::new(Mutex::new(Readers {
-                procs,
-                host: crate::collect::watch::HostWatch::new()?,
-                needs_host,
-            })),
+            may_block: readers.may_block(&rules),
+            readers: Arc::new(Mutex::new(readers)),
             rules: Arc::new(rules),
             table: Mutex::new(HashMap::new()),
             store,
@@ -292,26 +307,34 @@ impl Engine {
         let store = Arc::clone(&self.store);
         let rules = Arc::clone(&self.rules);
         let dirty = Arc::clone(&self.silences_dirty);
-        let refresh = lock(silences)
+        let due = lock(silences)
             .read_at
             .is_none_or(|t| t.elapsed() >= SILENCE_REFRESH);
-        // The blocking part: /proc, statvfs, and the silences when due.
-        let (mut readings, silence_list) = tokio::task::spawn_blocking(move || {
-            let readings = rules::blocking_readings(&rules, &mut lock(&readers));
-            // Checked after the readings: a silence made while they were
-            // taken covers what they saw.
-            let refresh = dirty.swap(false, std::sync::atomic::Ordering::SeqCst) || refresh;
-            let silences = refresh.then(|| {
-                store.active_silences(Utc::now()).map(|list| {
-                    list.into_iter()
-                        .map(|s| (s.rule, s.subject))
-                        .collect::<Vec<_>>()
-                })
-            });
-            (readings, silences)
-        })
-        .await
-        .map_err(|e| format!("the watchdog's reading task failed: {e}"))?;
+        // Processes and statvfs may block, and go to a blocking thread; the
+        // host alone is three reads of /proc files kept open, taken here.
+        let mut readings = if self.may_block {
+            tokio::task::spawn_blocking(move || {
+                rules::blocking_readings(&rules, &mut lock(&readers))
+            })
+            .await
+            .map_err(|e| format!("the watchdog's reading task failed: {e}"))?
+        } else {
+            rules::blocking_readings(&rules, &mut lock(&readers))
+        };
+        // Checked after the readings: a silence made while they were taken
+        // covers what they saw.
+        let silence_list = if dirty.swap(false, std::sync::atomic::Ordering::SeqCst) || due {
+            let list = tokio::task::spawn_blocking(move || store.active_silences(Utc::now()))
+                .await
+                .map_err(|e| format!("the watchdog's reading task failed: {e}"))?;
+            Some(list.map(|l| {
+                l.into_iter()
+                    .map(|s| (s.rule, s.subject, s.until))
+                    .collect::<Vec<_>>()
+            }))
+        } else {
+            None
+        };
         debug_assert_eq!(readings.len(), self.rules.len());
         if let Some(list) = silence_list {
             let mut s = lock(silences);
@@ -323,7 +346,7 @@ impl Engine {
         let clock = crate::clock::now();
         self.follow_clock(clock.stepped);
         let now = clock.wall;
-        let silenced = lock(silences).list.clone();
+        let silenced = lock(silences).active(now);
         let (plan, budgets) = self.plan(&readings, now);
         let batch: Vec<(usize, StateChange)> = plan
             .iter()
