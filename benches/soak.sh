@@ -31,15 +31,21 @@ figures() {
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$agent/status")
   anon=$(awk '/^RssAnon/ {print $2}' "/proc/$agent/status")
   file=$(awk '/^RssFile/ {print $2}' "/proc/$agent/status")
-  threads=$(awk '/^Threads/ {print $2}' "/proc/$agent/status")
-  # The descriptors held, by what they are: at a 10 ms interval the sampler
-  # nearly always has a /proc file, a pidfd or a status command's pipe open
-  # for a moment, so only those present in three listings 0.3 s apart count.
-  for i in 1 2 3; do
+  # The descriptors held, by what they are, and the threads, by name: at a
+  # 10 ms interval the sampler nearly always has a /proc file, a pidfd or a
+  # status command's pipe open for a moment (a status run takes tens of ms,
+  # once a second), and the runtimes' blocking threads come and go (an idle
+  # one leaves after 10 s). So only the descriptors present in all of five
+  # listings 0.5 s apart count, and the threads present in all five.
+  for i in 1 2 3 4 5; do
     for fd in /proc/$agent/fd/*; do readlink "$fd" || true; done | sed 's/[0-9]\{4,\}/N/g' | sort >"$dir/fds.$i"
-    sleep 0.3
+    for t in /proc/$agent/task/*; do echo "${t##*/} $(cat "$t/comm" 2>/dev/null)"; done | sort >"$dir/threads.$i"
+    sleep 0.5
   done
-  comm -12 "$dir/fds.1" "$dir/fds.2" | comm -12 - "$dir/fds.3" >"$dir/fds-$1"
+  held() { comm -12 "$dir/$1.1" "$dir/$1.2" | comm -12 - "$dir/$1.3" | comm -12 - "$dir/$1.4" | comm -12 - "$dir/$1.5"; }
+  held fds >"$dir/fds-$1"
+  held threads | cut -d' ' -f2- | sort | uniq -c | sed 's/^ *//' >"$dir/threads-$1"
+  threads=$(awk '{n += $1} END {print n}' "$dir/threads-$1")
   echo "$1 checks=$n rss_kib=$rss anon_kib=$anon file_kib=$file fds=$(wc -l <"$dir/fds-$1") threads=$threads"
 }
 poll() {
@@ -63,4 +69,6 @@ echo "seconds=$(( $(date +%s) - started ))"
 rss() { sed -n 's/.*rss_kib=\([0-9]*\).*/\1/p' <<<"$1"; }
 echo "rss_growth_kib=$(( $(rss "$last") - $(rss "$first") ))"
 diff "$dir/fds-after-1k" "$dir/fds-after-${checks}" | sed 's/^/fds_changed: /' || true
-grep -c . "$dir/log" | sed 's/^/warnings_logged=/'
+diff "$dir/threads-after-1k" "$dir/threads-after-${checks}" | sed 's/^/threads_changed: /' || true
+echo "threads held at the end: $(paste -sd, "$dir/threads-after-${checks}")"
+echo "warnings_logged=$(grep -c . "$dir/log" || true)"
