@@ -159,9 +159,11 @@ impl ProcessReader {
                 .collect()
         };
         // Reading /proc is many small system calls: spread a large table over
-        // the cores, on scoped threads that end with the call; all but one,
-        // which is left to the HTTP workers and the sampler.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1));
+        // the cores, on scoped threads that end with the call. All of them:
+        // the threads take the proc lane's lowered priority (a thread's nice
+        // value is inherited), so the HTTP workers and the sampler still go
+        // first, and on two cores a large listing takes half the time.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // The expensive fields cost about ten times the cheap ones per process.
         let weight = if fields.within(FieldSet::cheap()) {
             1
