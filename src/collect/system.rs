@@ -136,7 +136,7 @@ impl SystemReader {
     /// now, without the per-core usage, OS names or uptime of a snapshot.
     pub fn counters(&mut self) -> HostCounters {
         HostCounters {
-            cpu_times: self.host.cpu(false).ok().map(|c| cpu_times(&c.total)),
+            cpu_times: self.host.totals().ok().map(|t| cpu_times(&t)),
             load: self.host.load().ok(),
             memory: self.host.memory().ok(),
             filesystems: partitions(),

@@ -1,7 +1,7 @@
 //! [`HostReader`]: `/proc/stat`, `/proc/meminfo` and `/proc/loadavg` read
 //! through descriptors kept open (one `pread` each, into a kept buffer).
-//! Each user (the check, the system snapshot, the watchdog) has its own, as
-//! CPU use is measured since that user's previous reading.
+//! Each user (the check, the system snapshot and `/metrics`, the watchdog)
+//! has its own, as CPU use is measured since that user's previous reading.
 
 use crate::{
     collect::CollectError,
@@ -51,7 +51,9 @@ pub struct HostReader {
     loadavg: File,
     buf: Vec<u8>,
     last: Option<Ticks>,
-    last_cores: Vec<Ticks>,
+    /// Each core's ticks at the previous reading, by core number (a core
+    /// taken offline leaves a gap in the numbers).
+    last_cores: Vec<(u32, Ticks)>,
 }
 
 fn open(path: &str) -> Result<File, CollectError> {
@@ -118,9 +120,9 @@ impl HostReader {
                 let (Ok(n), Some(t)) = (n.parse::<u32>(), ticks(t)) else {
                     continue;
                 };
-                let before = self.last_cores.get(now.len());
-                per_core.push((n, before.and_then(|b| t.percent_since(b))));
-                now.push(t);
+                let before = self.last_cores.iter().find(|(c, _)| *c == n);
+                per_core.push((n, before.and_then(|(_, b)| t.percent_since(b))));
+                now.push((n, t));
             }
             self.last_cores = now;
         }
@@ -131,12 +133,27 @@ impl HostReader {
         })
     }
 
+    /// CPU time since boot, all cores together, leaving the baseline of
+    /// [`Self::cpu`] where it was (a `/metrics` scrape between two system
+    /// snapshots does not shorten what the second one measures).
+    pub fn totals(&mut self) -> Result<Ticks, CollectError> {
+        let last = self.last;
+        let reading = self.cpu(false);
+        self.last = last;
+        reading.map(|r| r.total)
+    }
+
     /// Memory and swap; used is total less available.
     pub fn memory(&mut self) -> Result<Memory, CollectError> {
         const PATH: &str = "/proc/meminfo";
         let text = read(&self.meminfo, &mut self.buf, PATH)?;
         let kb = |key| meminfo_kb(text, key).ok_or_else(|| bad(PATH));
-        let (total, available) = (kb("MemTotal:")? * 1024, kb("MemAvailable:")? * 1024);
+        // Kernels before 3.14 have no MemAvailable: free plus page cache.
+        let available = match meminfo_kb(text, "MemAvailable:") {
+            Some(a) => a,
+            None => kb("MemFree:")? + kb("Buffers:")? + kb("Cached:")?,
+        };
+        let (total, available) = (kb("MemTotal:")? * 1024, available * 1024);
         let (swap_total, swap_free) = (kb("SwapTotal:")? * 1024, kb("SwapFree:")? * 1024);
         if total == 0 {
             return Err(bad(PATH));

@@ -1,7 +1,10 @@
-//! [`ProcDir`]: the one way hostwatch reads processes from `/proc`. The
-//! directory is opened once; a listing is one `getdents` into a kept
-//! buffer, and a process's files are opened relative to it, so reading one
-//! `stat` is an `openat`, a `read` and a `close`, with nothing allocated.
+//! [`ProcDir`]: how hostwatch reads the cheap files of every process
+//! (`stat`, `statm`, `cmdline`, `status`); procfs reads the rest (open
+//! files, maps, threads…) for the few processes a page shows. The
+//! directory is opened once; a listing is `getdents` into a kept buffer,
+//! and a process's files are opened relative to it, so reading one `stat`
+//! is an `openat`, a `read` and a `close` (and an `fstat` for its owner),
+//! with nothing allocated.
 
 use super::stat::{self, Stat};
 use crate::collect::CollectError;
@@ -84,6 +87,20 @@ impl ProcDir {
     }
 }
 
+impl ProcDir {
+    /// The real user of a process, from `status`, as `ps` and `top` show
+    /// it (the owner of its `/proc` files is its effective user, and root
+    /// for a process that is not dumpable, such as a daemon's workers).
+    pub fn real_uid(&self, pid: u32) -> Option<u32> {
+        let file = self.open_file(pid, "status")?;
+        let mut buf = [0u8; 4096];
+        let n = file.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        let line = text.lines().find(|l| l.starts_with("Uid:"))?;
+        line[4..].split_ascii_whitespace().next()?.parse().ok()
+    }
+}
+
 /// Of `statm`, in pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Statm {
@@ -99,8 +116,8 @@ pub fn read_stat(file: &File) -> Option<Stat> {
     stat::parse(&buf[..n])
 }
 
-/// Who owns a file of `/proc/<pid>`: the process's effective user (root
-/// for one that is not dumpable), as `ps` and procfs tell it.
+/// Who owns a file of `/proc/<pid>`: the process's effective user, or root
+/// for one that is not dumpable (what procfs's `Process::uid` answers).
 fn owner(file: &File) -> Option<u32> {
     rustix::fs::fstat(file).ok().map(|s| s.st_uid)
 }
@@ -137,5 +154,6 @@ mod tests {
         let m = dir.statm(me).unwrap();
         assert!(m.text > 0 && m.data > 0, "{m:?}");
         assert!(dir.stat(u32::MAX, true).is_none(), "no such process");
+        assert_eq!(dir.real_uid(me), Some(rustix::process::getuid().as_raw()));
     }
 }

@@ -136,7 +136,6 @@ impl FieldSet {
         self
     }
 
-    /// The fields in both sets.
     /// Exactly these fields (names not in [`NAMES`] are ignored).
     pub fn of(names: &[&str]) -> Self {
         let mut s = Self(0);
@@ -146,10 +145,12 @@ impl FieldSet {
         s
     }
 
+    /// Whether the two sets share a field.
     pub fn intersects(self, other: FieldSet) -> bool {
         self.0 & other.0 != 0
     }
 
+    /// The fields in both sets.
     pub fn intersect(self, other: FieldSet) -> Self {
         Self(self.0 & other.0)
     }

@@ -173,13 +173,22 @@ impl ProcessReader {
         let rows: Vec<_> = if pids.len() * weight >= PARALLEL_FROM && cores > 1 {
             let size = pids.len().div_ceil(cores);
             std::thread::scope(|scope| {
+                let read_chunk = &read_chunk;
                 let parts: Vec<_> = pids
                     .chunks(size)
-                    .map(|c| scope.spawn(move || read_chunk(c)))
+                    .map(|c| {
+                        // No thread to be had (a task limit): read it here.
+                        std::thread::Builder::new()
+                            .spawn_scoped(scope, move || read_chunk(c))
+                            .map_err(|_| read_chunk(c))
+                    })
                     .collect();
                 parts
                     .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
+                    .flat_map(|h| match h {
+                        Ok(h) => h.join().unwrap_or_default(),
+                        Err(rows) => rows,
+                    })
                     .collect()
             })
         } else {

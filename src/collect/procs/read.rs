@@ -5,7 +5,7 @@
 use super::{ProcDir, cpu, fields::FieldSet, info::*, sockets::Sockets, stat::Stat};
 use chrono::DateTime;
 use procfs::process::{FDTarget, MMapPath, Process};
-use std::{collections::HashMap, time::Instant};
+use std::{collections::HashMap, sync::LazyLock, time::Instant};
 
 /// The process exited (or never was) while it was being read.
 #[derive(Debug)]
@@ -44,9 +44,11 @@ const DEEP: [&str; 11] = [
     "memory_maps",
 ];
 
-/// [`DEEP`] as a set, made once: looking names up for every process of a
-/// large table showed in profiles.
-static DEEP_SET: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(|| FieldSet::of(&DEEP));
+// Sets made once: looking names up for every process of a large table
+// showed in profiles.
+static DEEP_SET: LazyLock<FieldSet> = LazyLock::new(|| FieldSet::of(&DEEP));
+static CMDLINE: LazyLock<FieldSet> = LazyLock::new(|| FieldSet::of(&["cmdline"]));
+static MEMORY_INFO: LazyLock<FieldSet> = LazyLock::new(|| FieldSet::of(&["memory_info"]));
 
 pub fn read(
     pid: u32,
@@ -84,14 +86,14 @@ pub fn read(
     let rss = stat.rss_pages * page;
     info.memory_percent = Some(crate::domain::check::percent(rss, ctx.mem_total));
     info.io_delay_seconds = stat.blkio_ticks.map(|t| t as f64 / tps);
-    if want.has("cmdline")
+    if want.intersects(*CMDLINE)
         && let Some(f) = ctx.dir.open_file(pid, "cmdline")
         && let Ok(c) = crate::collect::cmdline::read(f)
     {
         info.cmdline = Some(c.args);
         info.cmdline_truncated = Some(c.truncated);
     }
-    if want.has("memory_info") {
+    if want.intersects(*MEMORY_INFO) {
         let statm = ctx.dir.statm(pid);
         info.memory_info = Some(MemoryInfo {
             rss,
@@ -104,10 +106,15 @@ pub fn read(
     if !want.intersects(*DEEP_SET) {
         return Ok((info, sample, uid));
     }
-    // Exited since its `stat` was read: what was read stands.
+    // The rest through one open `/proc/<pid>`, which stays the process it
+    // was opened for. Exited since its `stat` was read, or the pid taken by
+    // another process since: what was read stands, and no more.
     let Ok(p) = Process::new(pid as i32) else {
         return Ok((info, sample, uid));
     };
+    if p.stat().map(|s| s.starttime).ok() != Some(stat.start_ticks) {
+        return Ok((info, sample, uid));
+    }
     if want.has("exe") {
         info.exe = p.exe().ok().map(|e| e.display().to_string());
     }

@@ -2,11 +2,22 @@
 //! of a general parser: what the process list, the check's top processes
 //! and the watchdog read of every process.
 
-/// A process name as the kernel keeps it (`comm`): at most 15 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A process name as `stat` shows it: at most 15 bytes (the kernel's
+/// `comm`), except kernel threads such as workqueue workers, shown with up
+/// to 63.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Comm {
-    bytes: [u8; 16],
+    bytes: [u8; 64],
     len: u8,
+}
+
+impl Default for Comm {
+    fn default() -> Self {
+        Self {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
 }
 
 /// Bytes of `comm` the kernel keeps (TASK_COMM_LEN less the NUL).
@@ -33,6 +44,8 @@ pub struct Stat {
     pub state: u8,
     pub ppid: u32,
     pub pgrp: i32,
+    /// Field 9, the kernel's `PF_*` flags.
+    pub flags: u64,
     pub tty_nr: i32,
     /// User and system CPU time, in clock ticks.
     pub utime: u64,
@@ -55,6 +68,11 @@ impl Stat {
     /// User plus system CPU time, in clock ticks.
     pub fn ticks(&self) -> u64 {
         self.utime + self.stime
+    }
+
+    /// A kernel thread (`PF_KTHREAD`), not a program.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & 0x0020_0000 != 0
     }
 
     /// A zombie (or a process being reaped) is gone for the watchdog.
@@ -88,6 +106,7 @@ pub fn parse(line: &[u8]) -> Option<Stat> {
         ppid: u32::try_from(u(4)?).ok()?,
         pgrp: i32::try_from(i(5)?).ok()?,
         tty_nr: i32::try_from(i(7)?).ok()?,
+        flags: u(9)?,
         utime: u(14)?,
         stime: u(15)?,
         cutime: i(16)?,
@@ -119,6 +138,7 @@ mod tests {
         assert_eq!((s.priority, s.nice, s.num_threads), (20, 0, 3));
         assert_eq!(s.vsize, 123_456_789);
         assert_eq!(s.blkio_ticks, Some(0));
+        assert!(!s.is_kernel_thread(), "flags 4194560 lack PF_KTHREAD");
         assert_eq!(s.start_ticks, 987_654);
         assert_eq!(s.rss_pages, 2048);
         assert!(!s.is_dead());
@@ -133,6 +153,17 @@ mod tests {
         let old = &LINE[..LINE.len() - 14];
         assert_eq!(parse(old).unwrap().blkio_ticks, None);
         assert_eq!(parse(b"garbage"), None);
+    }
+
+    #[test]
+    fn a_kernel_threads_long_name_is_kept_whole() {
+        let name = "kworker/u8:2-events_unbound";
+        let line = String::from_utf8_lossy(LINE)
+            .replace("my (odd) name", name)
+            .replace(" 4194560 ", " 69238880 ");
+        let s = parse(line.as_bytes()).unwrap();
+        assert_eq!(s.comm.as_bytes(), name.as_bytes());
+        assert!(s.is_kernel_thread());
     }
 
     #[test]

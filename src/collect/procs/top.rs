@@ -38,9 +38,13 @@ impl TopReader {
         let mut rows = Vec::with_capacity(self.pids.len());
         self.next.clear();
         for &pid in &self.pids {
-            let Some((s, uid)) = self.dir.stat(pid, true) else {
+            let Some((s, _)) = self.dir.stat(pid, false) else {
                 continue;
             };
+            // Kernel threads are not programs (nor were they in sysinfo's list).
+            if s.is_kernel_thread() {
+                continue;
+            }
             let last = self
                 .last
                 .get(&pid)
@@ -48,7 +52,7 @@ impl TopReader {
                 .map(|&(_, ticks, at)| (ticks, at));
             let cpu = cpu::since(&s, last, now, tps, &mut uptime).unwrap_or(0.0);
             self.next.insert(pid, (s.start_ticks, s.ticks(), now));
-            rows.push((pid, cpu, s, uid));
+            rows.push((pid, cpu, s));
         }
         // What is gone is forgotten: the map is the size of the table.
         std::mem::swap(&mut self.last, &mut self.next);
@@ -60,10 +64,10 @@ impl TopReader {
         self.users.refresh();
         Ok(rows
             .into_iter()
-            .map(|(pid, cpu_percent, s, uid)| TopProcess {
+            .map(|(pid, cpu_percent, s)| TopProcess {
                 pid,
                 name: String::from_utf8_lossy(s.comm.as_bytes()).into_owned(),
-                user: uid.map(|u| self.users.name(u)),
+                user: self.dir.real_uid(pid).map(|u| self.users.name(u)),
                 cpu_percent,
                 rss_bytes: s.rss_pages * self.dir.page_size,
             })
@@ -100,5 +104,12 @@ mod tests {
         assert!(me.cpu_percent > 1.0, "{me:?}");
         assert!(me.rss_bytes > 0);
         assert!(top.windows(2).all(|w| w[0].cpu_percent >= w[1].cpu_percent));
+        // Init is a program; kernel threads (kthreadd, pid 2, and its
+        // children) are left out.
+        assert!(top.iter().any(|p| p.pid == 1), "init listed");
+        assert!(
+            top.iter().all(|p| p.pid != 2 || p.name != "kthreadd"),
+            "{top:?}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! [`HostWatch`]: the host's CPU, memory, swap and load through the
-//! check's own reader ([`HostReader`]), and disk use by `statvfs`.
+//! host's one reader ([`HostReader`], an instance of its own), and disk use
+//! by `statvfs`.
 
 use crate::{
     collect::{CollectError, host::HostReader},

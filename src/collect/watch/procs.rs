@@ -1,7 +1,7 @@
 //! [`ProcWatch`]: the processes that match each of a few matchers, read
-//! cheaply enough for a 100 ms tick. Each refresh lists `/proc` (one
-//! `getdents` into a kept buffer) and reads `stat` only of the processes
-//! that match, through a descriptor kept open while they do (for the first
+//! cheaply enough for a 100 ms tick. Each refresh lists `/proc` (into a
+//! kept buffer; not at all when no matcher is given) and reads `stat` only
+//! of the processes that match, through a descriptor kept open while they do (for the first
 //! [`MAX_KEPT`] of them; the others' is opened and closed each time). A
 //! process that does not match has its name read when it is new, again on
 //! the next refresh (a fork that execs a moment later changes its name),

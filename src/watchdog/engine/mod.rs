@@ -337,8 +337,13 @@ impl Engine {
         };
         debug_assert_eq!(readings.len(), self.rules.len());
         if let Some(list) = silence_list {
+            let list = list.map_err(|e| {
+                // Read again at the next tick, not only once the minute is up.
+                dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+                e.to_string()
+            })?;
             let mut s = lock(silences);
-            s.list = list.map_err(|e| e.to_string())?;
+            s.list = list;
             s.read_at = Some(std::time::Instant::now());
         }
         let services_up = lock(&self.services_up).clone();
