@@ -48,11 +48,16 @@ figures() {
   threads=$(awk '{n += $1} END {print n}' "$dir/threads-$1")
   echo "$1 checks=$n rss_kib=$rss anon_kib=$anon file_kib=$file fds=$(wc -l <"$dir/fds-$1") threads=$threads"
 }
+# Each poll's status; any but 200 is counted and kept, with its body, and
+# printed at the end (with the agent's log), rather than ending the soak.
 poll() {
-  curl -sf "$url/" >/dev/null
-  curl -sf "$url/metrics" >/dev/null
-  curl -sf "$url/api/v1/checks/series" >/dev/null
-  curl -sf "$url/api/v1/checks?limit=100" >/dev/null
+  local path code
+  for path in / /metrics /api/v1/checks/series "/api/v1/checks?limit=100"; do
+    code=$(curl -s -o "$dir/body" -w '%{http_code}' "$url$path" || true)
+    if [ "$code" != 200 ]; then
+      echo "$(date +%T) $path $code $(head -c 300 "$dir/body" 2>/dev/null)" >>"$dir/refused"
+    fi
+  done
 }
 
 started=$(date +%s)
@@ -72,3 +77,6 @@ diff "$dir/fds-after-1k" "$dir/fds-after-${checks}" | sed 's/^/fds_changed: /' |
 diff "$dir/threads-after-1k" "$dir/threads-after-${checks}" | sed 's/^/threads_changed: /' || true
 echo "threads held at the end: $(paste -sd, "$dir/threads-after-${checks}")"
 echo "warnings_logged=$(grep -c . "$dir/log" || true)"
+echo "polls_not_200=$(grep -c . "$dir/refused" 2>/dev/null || true)"
+head -20 "$dir/refused" 2>/dev/null || true
+head -20 "$dir/log"
