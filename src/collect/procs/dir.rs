@@ -64,15 +64,17 @@ impl ProcDir {
         let stat = read_stat(&file)?;
         Some((stat, with_uid.then(|| owner(&file)).flatten()))
     }
-}
 
-impl ProcDir {
+    /// The start of `/proc/<pid>/<file>` as text, read into `buf`.
+    fn read_text<'a>(&self, pid: u32, file: &str, buf: &'a mut [u8]) -> Option<&'a str> {
+        let n = self.open_file(pid, file)?.read_at(buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()
+    }
+
     /// Shared, text and data sizes from `statm`, in pages.
     pub fn statm(&self, pid: u32) -> Option<Statm> {
-        let file = self.open_file(pid, "statm")?;
         let mut buf = [0u8; 256];
-        let n = file.read_at(&mut buf, 0).ok()?;
-        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        let text = self.read_text(pid, "statm", &mut buf)?;
         let mut f = [0u64; 7];
         let mut got = 0;
         for (slot, word) in f.iter_mut().zip(text.split_ascii_whitespace()) {
@@ -85,17 +87,13 @@ impl ProcDir {
             data: f[5],
         })
     }
-}
 
-impl ProcDir {
     /// The real user of a process, from `status`, as `ps` and `top` show
     /// it (the owner of its `/proc` files is its effective user, and root
     /// for a process that is not dumpable, such as a daemon's workers).
     pub fn real_uid(&self, pid: u32) -> Option<u32> {
-        let file = self.open_file(pid, "status")?;
         let mut buf = [0u8; 4096];
-        let n = file.read_at(&mut buf, 0).ok()?;
-        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        let text = self.read_text(pid, "status", &mut buf)?;
         let line = text.lines().find(|l| l.starts_with("Uid:"))?;
         line[4..].split_ascii_whitespace().next()?.parse().ok()
     }

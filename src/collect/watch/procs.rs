@@ -111,7 +111,7 @@ impl ProcWatch {
             };
             let cpu = self.read.cpu_percent(&s, e.cpu, now, &mut uptime);
             e.cpu = Some((s.ticks(), now));
-            let rss_bytes = s.rss_pages * self.read.page_size;
+            let rss_bytes = s.rss_pages * self.read.page_size();
             let sample = ProcSample {
                 pid,
                 start_ticks: s.start_ticks,

@@ -51,7 +51,6 @@ pub(super) struct Reader {
     cmdline: Vec<u8>,
     /// Where its `argv[0]` ends.
     argv0_len: usize,
-    pub(super) page_size: u64,
     pub(super) mem_total: u64,
 }
 
@@ -65,7 +64,6 @@ impl Reader {
             .filter(|&kb| kb > 0)
             .ok_or_else(|| CollectError("/proc/meminfo has no MemTotal".into()))?;
         Ok(Self {
-            page_size: dir.page_size,
             dir,
             kept: Arc::default(),
             max_kept,
@@ -78,6 +76,10 @@ impl Reader {
     /// The pids in `/proc`, in its order (by pid).
     pub(super) fn list(&mut self, pids: &mut Vec<u32>) -> Result<(), CollectError> {
         self.dir.list(pids)
+    }
+
+    pub(super) fn page_size(&self) -> u64 {
+        self.dir.page_size
     }
 
     fn open(&self, pid: u32, file: &str) -> Option<File> {
