@@ -34,10 +34,17 @@ pub fn read_raw(file: impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
 pub fn read(file: impl Read) -> io::Result<Cmdline> {
     let mut buf = Vec::new();
     let truncated = read_raw(file, &mut buf)?;
-    Ok(Cmdline {
-        args: split(&buf),
-        truncated,
-    })
+    Ok(Cmdline::from_raw(&buf, truncated))
+}
+
+impl Cmdline {
+    /// From at most [`MAX`] raw bytes, and whether the file held more.
+    pub fn from_raw(raw: &[u8], truncated: bool) -> Self {
+        Self {
+            args: split(raw),
+            truncated,
+        }
+    }
 }
 
 /// The arguments of raw `cmdline` bytes. Not UTF-8 is replaced, not refused:

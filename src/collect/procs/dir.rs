@@ -7,7 +7,7 @@
 //! with nothing allocated.
 
 use super::stat::{self, Stat};
-use crate::collect::CollectError;
+use crate::collect::{CollectError, cmdline};
 use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
 use std::{fs::File, os::fd::OwnedFd, os::unix::fs::FileExt};
 
@@ -69,6 +69,20 @@ impl ProcDir {
     fn read_text<'a>(&self, pid: u32, file: &str, buf: &'a mut [u8]) -> Option<&'a str> {
         let n = self.open_file(pid, file)?.read_at(buf, 0).ok()?;
         std::str::from_utf8(&buf[..n]).ok()
+    }
+
+    /// A process's command line, of at most [`cmdline::MAX`] bytes; `None`
+    /// when it is gone or may not be read. One `read`: the kernel fills a
+    /// `cmdline` read to the size asked unless the arguments end first
+    /// (`get_mm_cmdline` loops page by page), so a short read is the whole
+    /// line and one byte past the bound tells a longer one.
+    pub fn cmdline(&self, pid: u32) -> Option<cmdline::Cmdline> {
+        let mut buf = [0u8; cmdline::MAX + 1];
+        let n = self.open_file(pid, "cmdline")?.read_at(&mut buf, 0).ok()?;
+        Some(cmdline::Cmdline::from_raw(
+            &buf[..n.min(cmdline::MAX)],
+            n > cmdline::MAX,
+        ))
     }
 
     /// Shared, text and data sizes from `statm`, in pages.
@@ -152,6 +166,47 @@ mod tests {
         let m = dir.statm(me).unwrap();
         assert!(m.text > 0 && m.data > 0, "{m:?}");
         assert!(dir.stat(u32::MAX, true).is_none(), "no such process");
+        let own = std::fs::read("/proc/self/cmdline").unwrap();
+        let c = dir.cmdline(me).unwrap();
+        assert_eq!(
+            c.args,
+            crate::collect::cmdline::read(&own[..]).unwrap().args
+        );
+        assert!(!c.truncated && !c.args.is_empty());
         assert_eq!(dir.real_uid(me), Some(rustix::process::getuid().as_raw()));
+    }
+
+    #[test]
+    fn a_command_line_past_the_bound_is_cut_there_and_says_so() {
+        let dir = ProcDir::open().unwrap();
+        let long = "x".repeat(cmdline::MAX * 2);
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read _", &long])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A vfork'd child lets its parent go before its new arguments are
+        // in place (`exec_mmap` comes first): until then the file is empty.
+        let mut c = None;
+        for _ in 0..500 {
+            c = dir.cmdline(child.id()).filter(|c| !c.args.is_empty());
+            if c.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let c = c.unwrap();
+        assert!(
+            c.truncated,
+            "{:?}",
+            c.args.iter().map(|a| a.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            c.args.iter().map(|a| a.len() + 1).sum::<usize>() - 1,
+            cmdline::MAX
+        );
+        assert_eq!(&c.args[..2], ["sh", "-c"]);
     }
 }

@@ -145,6 +145,11 @@ impl FieldSet {
         s
     }
 
+    /// Whether the set has no field at all.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
     /// Whether the two sets share a field.
     pub fn intersects(self, other: FieldSet) -> bool {
         self.0 & other.0 != 0

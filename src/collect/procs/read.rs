@@ -50,14 +50,23 @@ static DEEP_SET: LazyLock<FieldSet> = LazyLock::new(|| FieldSet::of(&DEEP));
 static CMDLINE: LazyLock<FieldSet> = LazyLock::new(|| FieldSet::of(&["cmdline"]));
 static MEMORY_INFO: LazyLock<FieldSet> = LazyLock::new(|| FieldSet::of(&["memory_info"]));
 
-pub fn read(
-    pid: u32,
-    want: FieldSet,
-    ctx: &Context<'_>,
-) -> Result<(ProcessInfo, CpuSample, Option<u32>), Gone> {
+/// One process as read: what the API shows, and what a later [`fill`]
+/// needs to add to it.
+pub struct Row {
+    pub info: ProcessInfo,
+    /// The owner of its `/proc` files (its effective user, or root).
+    pub uid: Option<u32>,
+    /// From `stat`: which process this is (a pid is reused, a start time
+    /// with it is not), and its sizes for `memory_info`.
+    start_ticks: u64,
+    rss: u64,
+    vsize: u64,
+}
+
+/// A process's `stat` fields, then [`fill`] with the rest of `want`.
+pub fn read(pid: u32, want: FieldSet, ctx: &Context<'_>) -> Result<(Row, CpuSample), Gone> {
     let (stat, uid) = ctx.dir.stat(pid, true).ok_or(Gone)?;
     let tps = ctx.dir.ticks_per_second;
-    let page = ctx.dir.page_size;
     let sample = (stat.start_ticks, stat.ticks(), ctx.now);
     let mut info = ProcessInfo {
         pid,
@@ -83,37 +92,54 @@ pub fn read(
         children_user: stat.cutime.max(0) as f64 / tps,
         children_system: stat.cstime.max(0) as f64 / tps,
     });
-    let rss = stat.rss_pages * page;
+    let rss = stat.rss_pages * ctx.dir.page_size;
     info.memory_percent = Some(crate::domain::check::percent(rss, ctx.mem_total));
     info.io_delay_seconds = stat.blkio_ticks.map(|t| t as f64 / tps);
+    let mut row = Row {
+        info,
+        uid,
+        start_ticks: stat.start_ticks,
+        rss,
+        vsize: stat.vsize,
+    };
+    fill(&mut row, want, ctx);
+    Ok((row, sample))
+}
+
+/// Adds to a row read by [`read`] the fields of `want` that need more than
+/// `stat`: the command line and `statm` from the files next to it, the rest
+/// through procfs. Fields already read are read again only if asked for.
+pub fn fill(row: &mut Row, want: FieldSet, ctx: &Context<'_>) {
+    let (pid, info) = (row.info.pid, &mut row.info);
     if want.intersects(*CMDLINE)
-        && let Some(f) = ctx.dir.open_file(pid, "cmdline")
-        && let Ok(c) = crate::collect::cmdline::read(f)
+        && let Some(c) = ctx.dir.cmdline(pid)
     {
         info.cmdline = Some(c.args);
         info.cmdline_truncated = Some(c.truncated);
     }
     if want.intersects(*MEMORY_INFO) {
+        let page = ctx.dir.page_size;
         let statm = ctx.dir.statm(pid);
         info.memory_info = Some(MemoryInfo {
-            rss,
-            vms: stat.vsize,
+            rss: row.rss,
+            vms: row.vsize,
             shared: statm.map_or(0, |m| m.shared * page),
             text: statm.map_or(0, |m| m.text * page),
             data: statm.map_or(0, |m| m.data * page),
         });
     }
     if !want.intersects(*DEEP_SET) {
-        return Ok((info, sample, uid));
+        return;
     }
+    let tps = ctx.dir.ticks_per_second;
     // The rest through one open `/proc/<pid>`, which stays the process it
     // was opened for. Exited since its `stat` was read, or the pid taken by
     // another process since: what was read stands, and no more.
     let Ok(p) = Process::new(pid as i32) else {
-        return Ok((info, sample, uid));
+        return;
     };
-    if p.stat().map(|s| s.starttime).ok() != Some(stat.start_ticks) {
-        return Ok((info, sample, uid));
+    if p.stat().map(|s| s.starttime).ok() != Some(row.start_ticks) {
+        return;
     }
     if want.has("exe") {
         info.exe = p.exe().ok().map(|e| e.display().to_string());
@@ -155,7 +181,7 @@ pub fn read(
         info.num_fds = p.fd_count().ok();
     }
     if want.has("open_files") || want.has("connections") {
-        read_fds(&p, want, ctx, &mut info);
+        read_fds(&p, want, ctx, info);
     }
     if want.has("threads") {
         info.threads = p.tasks().ok().map(|tasks| {
@@ -181,7 +207,6 @@ pub fn read(
                 .collect()
         });
     }
-    Ok((info, sample, uid))
 }
 
 fn read_fds(p: &Process, want: FieldSet, ctx: &Context<'_>, info: &mut ProcessInfo) {
