@@ -21,6 +21,7 @@ mod floods;
 mod generate;
 mod helpers;
 mod host_check;
+mod idle;
 mod lifecycle;
 mod limits;
 mod load;
