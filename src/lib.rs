@@ -15,6 +15,7 @@ pub mod startup;
 pub mod store;
 pub mod tail;
 pub mod telemetry;
+pub mod ticker;
 pub mod tls;
 pub mod tokens;
 pub mod watchdog;

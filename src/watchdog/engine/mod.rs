@@ -19,6 +19,7 @@ use crate::{
     config::watchdog::SubjectKind,
     services::Services,
     store::{AlertRef, BudgetRow, StateChange, Store},
+    ticker::Ticker,
 };
 use chrono::{DateTime, Utc};
 use std::{
@@ -242,21 +243,21 @@ impl Engine {
             // States are cached a second: asking more often adds nothing.
             let every = self.interval.max(Duration::from_secs(1));
             tokio::spawn(async move {
+                let mut ticker = Ticker::every(every);
                 loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = ticker.tick() => {}
+                    }
                     let v = tokio::select! {
                         _ = stop.cancelled() => return,
                         v = rules::service_up(&services, &name) => v,
                     };
                     lock(&up).insert(name.clone(), v);
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(every) => {}
-                    }
                 }
             });
         }
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticker = Ticker::every(self.interval);
         let mut failing = false;
         loop {
             tokio::select! {

@@ -1,0 +1,122 @@
+//! A steady tick for the loops that run every second or so (the watchdog,
+//! its service watches), from a kernel timer (`timerfd`) the runtime waits
+//! on like any descriptor: one wake-up per tick. tokio's timer wheel wakes
+//! its thread once more for each timer of a second or longer (at the start
+//! of the wheel slot that holds it, then at its deadline), and on a virtual
+//! machine a wake-up is most of what an idle tick costs. Where no timerfd
+//! can be made, it falls back to tokio's interval.
+
+use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags};
+use std::{os::fd::OwnedFd, time::Duration};
+use tokio::io::{Interest, unix::AsyncFd};
+
+pub enum Ticker {
+    Kernel(AsyncFd<OwnedFd>),
+    Tokio(tokio::time::Interval),
+}
+
+impl Ticker {
+    /// Ticks every `period`, the first at once; a tick missed because the
+    /// loop was busy is skipped, not made up (ticks keep their schedule).
+    /// Must be called within a tokio runtime.
+    pub fn every(period: Duration) -> Self {
+        match kernel_timer(period) {
+            Ok(fd) => Ticker::Kernel(fd),
+            Err(e) => {
+                tracing::debug!("no timerfd ({e}): ticking on tokio's timer");
+                let mut i = tokio::time::interval(period);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                Ticker::Tokio(i)
+            }
+        }
+    }
+
+    pub async fn tick(&mut self) {
+        match self {
+            Ticker::Tokio(i) => {
+                i.tick().await;
+            }
+            Ticker::Kernel(fd) => loop {
+                let Ok(mut ready) = fd.readable().await else {
+                    // The runtime lost the descriptor: tick on time anyway.
+                    return std::future::pending().await;
+                };
+                // Eight bytes: how many periods passed since the last read.
+                let mut expirations = [0u8; 8];
+                match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut expirations)?)) {
+                    Ok(_) => return,
+                    Err(_would_block) => continue,
+                }
+            },
+        }
+    }
+}
+
+fn kernel_timer(period: Duration) -> std::io::Result<AsyncFd<OwnedFd>> {
+    let fd = rustix::time::timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+    )?;
+    let spec = |d: Duration| rustix::time::Timespec {
+        tv_sec: d.as_secs() as _,
+        tv_nsec: d.subsec_nanos() as _,
+    };
+    // A zero first expiry would disarm the timer: one nanosecond is "now".
+    let first = Duration::from_nanos(1);
+    let period = period.max(Duration::from_millis(1));
+    rustix::time::timerfd_settime(
+        &fd,
+        TimerfdTimerFlags::empty(),
+        &Itimerspec {
+            it_interval: spec(period),
+            it_value: spec(first),
+        },
+    )?;
+    // SAFETY: the `OwnedFd` is moved into the `AsyncFd`, which owns it
+    // until dropped: it stays open and the same descriptor all that time.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn ticks_come_at_once_then_every_period_from_a_kernel_timer() {
+        let mut t = Ticker::every(Duration::from_millis(50));
+        assert!(matches!(t, Ticker::Kernel(_)), "timerfd is on every Linux");
+        let start = Instant::now();
+        t.tick().await;
+        assert!(
+            start.elapsed() < Duration::from_millis(40),
+            "the first tick is at once"
+        );
+        for _ in 0..3 {
+            t.tick().await;
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(150),
+            "three periods took {took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_busy_loop_misses_ticks_instead_of_bursting() {
+        let mut t = Ticker::every(Duration::from_millis(20));
+        t.tick().await;
+        std::thread::sleep(Duration::from_millis(110));
+        // Five periods passed: one tick is ready, then the schedule goes on
+        // (made up, the next two would come at once).
+        t.tick().await;
+        let start = Instant::now();
+        t.tick().await;
+        t.tick().await;
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(19),
+            "missed ticks came in a burst: {took:?}"
+        );
+    }
+}
