@@ -3,7 +3,7 @@
 
 use super::probes::ProbeBook;
 use crate::{
-    collect::watch::{HostNow, HostWatch, Matcher, ProcSample, ProcWatch, disk_percent},
+    collect::watch::{HostNow, HostWant, HostWatch, Matcher, ProcSample, ProcWatch, disk_percent},
     config::watchdog::{RuleMetric, RuleSettings, SubjectKind},
     services::Services,
 };
@@ -105,7 +105,7 @@ pub fn compile(
 pub struct Readers {
     pub procs: ProcWatch,
     pub host: HostWatch,
-    pub needs_host: bool,
+    pub needs_host: HostWant,
 }
 
 impl Readers {
@@ -122,8 +122,8 @@ impl Readers {
 /// filled in by `async_readings`).
 pub fn blocking_readings(rules: &[Rule], r: &mut Readers) -> Vec<Vec<Reading>> {
     let procs = r.procs.refresh();
-    let host: Option<HostNow> = if r.needs_host {
-        r.host.read().ok()
+    let host: Option<HostNow> = if r.needs_host.any() {
+        r.host.read(r.needs_host).ok()
     } else {
         None
     };
@@ -141,9 +141,9 @@ pub fn blocking_readings(rules: &[Rule], r: &mut Readers) -> Vec<Vec<Reading>> {
             };
             match rule.metric() {
                 RuleMetric::CpuPercent => one("host", host.as_ref().and_then(|h| h.cpu_percent)),
-                RuleMetric::MemoryPercent => one("host", host.as_ref().map(|h| h.memory_percent)),
-                RuleMetric::SwapPercent => one("host", host.as_ref().map(|h| h.swap_percent)),
-                RuleMetric::Load1 => one("host", host.as_ref().map(|h| h.load1)),
+                RuleMetric::MemoryPercent => one("host", host.and_then(|h| h.memory_percent)),
+                RuleMetric::SwapPercent => one("host", host.and_then(|h| h.swap_percent)),
+                RuleMetric::Load1 => one("host", host.and_then(|h| h.load1)),
                 RuleMetric::DiskPercent => {
                     let m = rule.settings.mount.clone().unwrap_or_else(|| "/".into());
                     let v = *mounts.entry(m.clone()).or_insert_with(|| disk_percent(&m));
@@ -249,9 +249,19 @@ pub fn async_readings(
     }
 }
 
-/// The watchdog reads nothing it does not need.
-pub fn needs_host(rules: &[Rule]) -> bool {
-    rules.iter().any(|r| r.kind() == SubjectKind::Host)
+/// The watchdog reads nothing it does not need: of the host's files, those
+/// its rules' metrics come from.
+pub fn needs_host(rules: &[Rule]) -> HostWant {
+    let mut want = HostWant::default();
+    for r in rules {
+        match r.metric() {
+            RuleMetric::CpuPercent => want.cpu = true,
+            RuleMetric::MemoryPercent | RuleMetric::SwapPercent => want.memory = true,
+            RuleMetric::Load1 => want.load = true,
+            _ => {}
+        }
+    }
+    want
 }
 
 pub type SharedReaders = Arc<std::sync::Mutex<Readers>>;

@@ -8,16 +8,40 @@ use crate::{
 };
 use std::time::Duration;
 
-/// The host now.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+/// The host now: what was asked for ([`HostWant`]), `None` for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct HostNow {
     /// All cores, 0–100, since the previous read; `None` on the first.
     pub cpu_percent: Option<f64>,
     /// Used (total less available, as the sampler counts it) over total.
-    pub memory_percent: f64,
+    pub memory_percent: Option<f64>,
     /// 0 when there is no swap.
-    pub swap_percent: f64,
-    pub load1: f64,
+    pub swap_percent: Option<f64>,
+    pub load1: Option<f64>,
+}
+
+/// Which of the host's files a reading reads: each is a file the kernel
+/// writes out afresh for every read, every tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostWant {
+    /// `/proc/stat`
+    pub cpu: bool,
+    /// `/proc/meminfo`: memory and swap.
+    pub memory: bool,
+    /// `/proc/loadavg`
+    pub load: bool,
+}
+
+impl HostWant {
+    pub const ALL: Self = Self {
+        cpu: true,
+        memory: true,
+        load: true,
+    };
+
+    pub fn any(self) -> bool {
+        self.cpu || self.memory || self.load
+    }
 }
 
 pub struct HostWatch(HostReader);
@@ -27,17 +51,22 @@ impl HostWatch {
         HostReader::new().map(Self)
     }
 
-    /// Reads the host now; an error names the file that could not be read.
-    pub fn read(&mut self) -> Result<HostNow, CollectError> {
-        let cpu = self.0.cpu(false)?;
-        let memory = self.0.memory()?;
-        let [load1, ..] = self.0.load()?;
-        Ok(HostNow {
-            cpu_percent: cpu.percent,
-            memory_percent: memory.percent,
-            swap_percent: memory.swap_percent,
-            load1,
-        })
+    /// Reads what `want` names, now; an error names the file that could
+    /// not be read.
+    pub fn read(&mut self, want: HostWant) -> Result<HostNow, CollectError> {
+        let mut now = HostNow::default();
+        if want.cpu {
+            now.cpu_percent = self.0.cpu(false)?.percent;
+        }
+        if want.memory {
+            let memory = self.0.memory()?;
+            now.memory_percent = Some(memory.percent);
+            now.swap_percent = Some(memory.swap_percent);
+        }
+        if want.load {
+            now.load1 = Some(self.0.load()?[0]);
+        }
+        Ok(now)
     }
 }
 

@@ -9,7 +9,7 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use host::{HostNow, HostWatch, disk_percent};
+pub use host::{HostNow, HostWant, HostWatch, disk_percent};
 pub use procs::{ProcSample, ProcWatch};
 
 use crate::collect::procs::stat::COMM_LEN;

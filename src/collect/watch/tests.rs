@@ -299,18 +299,30 @@ fn another_start_time_under_the_same_pid_is_a_new_process() {
 #[test]
 fn host_readings_are_in_range() {
     let mut h = HostWatch::new().unwrap();
-    let first = h.read().unwrap();
+    let first = h.read(HostWant::ALL).unwrap();
     assert_eq!(first.cpu_percent, None);
     sleep(Duration::from_millis(100));
-    let now = h.read().unwrap();
+    let now = h.read(HostWant::ALL).unwrap();
     let cpu = now.cpu_percent.unwrap();
     assert!((0.0..=100.0).contains(&cpu), "{now:?}");
+    let memory = now.memory_percent.unwrap();
+    assert!(memory > 0.0 && memory < 100.0, "{now:?}");
     assert!(
-        now.memory_percent > 0.0 && now.memory_percent < 100.0,
+        (0.0..=100.0).contains(&now.swap_percent.unwrap()),
         "{now:?}"
     );
-    assert!((0.0..=100.0).contains(&now.swap_percent), "{now:?}");
-    assert!(now.load1 >= 0.0);
+    assert!(now.load1.unwrap() >= 0.0);
+    // What is not asked for is not read.
+    let load_only = HostWant {
+        load: true,
+        ..HostWant::default()
+    };
+    let only = h.read(load_only).unwrap();
+    assert!(only.load1.is_some(), "{only:?}");
+    assert_eq!(
+        (only.cpu_percent, only.memory_percent, only.swap_percent),
+        (None, None, None)
+    );
     let root = disk_percent("/").unwrap();
     assert!((0.0..=100.0).contains(&root));
     assert_eq!(disk_percent("/no/such/mount"), None);
