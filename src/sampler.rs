@@ -6,6 +6,7 @@ use crate::{
     domain::{Check, PartErrors},
     services::Services,
     store::{Store, StoreError},
+    ticker::Ticker,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,7 +14,7 @@ use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
-use tokio::{sync::watch, task::JoinHandle, time::MissedTickBehavior};
+use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
@@ -161,7 +162,7 @@ impl Sampler {
         token: CancellationToken,
         mut interval: watch::Receiver<Duration>,
     ) {
-        let mut ticker = ticker(tokio::time::Instant::now(), *interval.borrow());
+        let mut ticker = Ticker::every(*interval.borrow());
         loop {
             tokio::select! {
                 biased;
@@ -169,7 +170,8 @@ impl Sampler {
                 changed = interval.changed() => {
                     if changed.is_err() { break; }
                     let every = *interval.borrow_and_update();
-                    ticker = ticker_after(every);
+                    // The next check is one new interval away.
+                    ticker = Ticker::at(std::time::Instant::now() + every, every);
                     continue;
                 }
                 _ = ticker.tick() => {}
@@ -295,16 +297,4 @@ fn statfs_deadline(interval: Option<Duration>) -> Duration {
     interval
         .map_or(Duration::from_secs(1), |i| i / 5)
         .clamp(Duration::from_millis(50), Duration::from_secs(2))
-}
-
-/// Ticks at `start`, then every `every`; a slow check skips ticks, never bursts.
-fn ticker(start: tokio::time::Instant, every: Duration) -> tokio::time::Interval {
-    let mut t = tokio::time::interval_at(start, every);
-    t.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    t
-}
-
-/// After an interval change the next check is one new interval away.
-fn ticker_after(every: Duration) -> tokio::time::Interval {
-    ticker(tokio::time::Instant::now() + every, every)
 }

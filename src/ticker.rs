@@ -1,5 +1,5 @@
-//! A steady tick for the loops that run every second or so (the watchdog,
-//! its service watches), from a kernel timer (`timerfd`) the runtime waits
+//! A steady tick for the loops that run on an interval (the sampler, the
+//! watchdog, its probes and service watches), from a kernel timer (`timerfd`) the runtime waits
 //! on like any descriptor: one wake-up per tick. tokio's timer wheel wakes
 //! its thread once more for each timer of a second or longer (at the start
 //! of the wheel slot that holds it, then at its deadline), and on a virtual
@@ -7,7 +7,10 @@
 //! can be made, it falls back to tokio's interval.
 
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags};
-use std::{os::fd::OwnedFd, time::Duration};
+use std::{
+    os::fd::OwnedFd,
+    time::{Duration, Instant},
+};
 use tokio::io::{Interest, unix::AsyncFd};
 
 pub enum Ticker {
@@ -20,11 +23,17 @@ impl Ticker {
     /// loop was busy is skipped, not made up (ticks keep their schedule).
     /// Must be called within a tokio runtime.
     pub fn every(period: Duration) -> Self {
-        match kernel_timer(period) {
+        Self::at(Instant::now(), period)
+    }
+
+    /// Ticks at `first` (at once if that is past), then every `period`, as
+    /// [`Ticker::every`].
+    pub fn at(first: Instant, period: Duration) -> Self {
+        match kernel_timer(first, period) {
             Ok(fd) => Ticker::Kernel(fd),
             Err(e) => {
                 tracing::debug!("no timerfd ({e}): ticking on tokio's timer");
-                let mut i = tokio::time::interval(period);
+                let mut i = tokio::time::interval_at(first.into(), period);
                 i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 Ticker::Tokio(i)
             }
@@ -52,7 +61,7 @@ impl Ticker {
     }
 }
 
-fn kernel_timer(period: Duration) -> std::io::Result<AsyncFd<OwnedFd>> {
+fn kernel_timer(first: Instant, period: Duration) -> std::io::Result<AsyncFd<OwnedFd>> {
     let fd = rustix::time::timerfd_create(
         TimerfdClockId::Monotonic,
         TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
@@ -61,8 +70,11 @@ fn kernel_timer(period: Duration) -> std::io::Result<AsyncFd<OwnedFd>> {
         tv_sec: d.as_secs() as _,
         tv_nsec: d.subsec_nanos() as _,
     };
-    // A zero first expiry would disarm the timer: one nanosecond is "now".
-    let first = Duration::from_nanos(1);
+    // Relative to now; a zero first expiry would disarm the timer, so a
+    // first tick now or past is one nanosecond away.
+    let first = first
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_nanos(1));
     let period = period.max(Duration::from_millis(1));
     rustix::time::timerfd_settime(
         &fd,
@@ -80,7 +92,6 @@ fn kernel_timer(period: Duration) -> std::io::Result<AsyncFd<OwnedFd>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     #[tokio::test]
     async fn ticks_come_at_once_then_every_period_from_a_kernel_timer() {
@@ -100,6 +111,16 @@ mod tests {
             took >= Duration::from_millis(150),
             "three periods took {took:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_first_tick_ahead_is_waited_for() {
+        let start = Instant::now();
+        let mut t = Ticker::at(start + Duration::from_millis(60), Duration::from_secs(3600));
+        t.tick().await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(59), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
     }
 
     #[tokio::test]

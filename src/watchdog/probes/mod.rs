@@ -13,7 +13,7 @@ use std::{
     collections::VecDeque,
     sync::{Arc, Mutex, OnceLock, PoisonError},
 };
-use tokio::{sync::watch, task::JoinHandle, time::MissedTickBehavior};
+use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 /// Successful results the window needs before `latency_ratio` answers.
@@ -162,8 +162,7 @@ impl ProbeBook {
     /// Runs one probe every `interval`; a slow run delays the next one
     /// rather than overlapping it.
     async fn run_every(&self, settings: ProbeSettings, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(settings.interval);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut tick = crate::ticker::Ticker::every(settings.interval);
         loop {
             tokio::select! {
                 biased;
