@@ -38,7 +38,7 @@ const MAX_VICTIMS: usize = 256;
 const AT_ONCE: usize = 16;
 
 /// How often the runner looks for work it was not woken for.
-const POLL: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_secs(30);
 
 /// In words, for the audit and a dry run's outcome.
 pub fn describe(kind: ActionKind, spec: &Value) -> String {
