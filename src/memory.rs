@@ -11,14 +11,29 @@ pub fn limit_arenas() {
     }
 }
 
-/// Returns free heap pages to the kernel. Costs a walk of the free lists.
+/// Returns free heap pages to the kernel, at most once in [`TRIM_EVERY`]:
+/// a trim costs a walk of the free lists, and what it hands back the next
+/// check faults in again, every second at a 1 s cycle. In between, a
+/// check's allocations are reused by the next one; the trim keeps what is
+/// left over from piling up.
 pub fn release_free() {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < TRIM_EVERY) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim is thread-safe and only releases memory malloc owns and no one uses.
     unsafe {
         libc::malloc_trim(0);
     }
 }
+
+/// The least time between two trims.
+pub const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Hands free heap pages back a few seconds after start (the HTTP workers
 /// build their apps and leave freed memory behind) and then once a minute,
