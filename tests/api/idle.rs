@@ -55,7 +55,8 @@ fn worker_switches(pid: u32) -> (u64, usize) {
 #[test]
 fn idle_workers_sleep_and_the_date_header_still_moves() {
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = start_agent(dir.path(), "60s");
+    let agent = Killed(start_agent(dir.path(), "60s"));
+    let agent = &agent.0;
     let first = date_of(agent.port);
     std::thread::sleep(Duration::from_millis(1200));
     let second = date_of(agent.port);
@@ -73,6 +74,14 @@ fn idle_workers_sleep_and_the_date_header_still_moves() {
         "{workers} idle workers were woken {} times in 3 s",
         after - before
     );
-    let _ = agent.child.kill();
-    let _ = agent.child.wait();
+}
+
+/// The agent, killed and reaped however the test ends.
+struct Killed(crate::lifecycle::Agent);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
+    }
 }
