@@ -13,8 +13,10 @@ use std::{
 };
 use tokio::io::{Interest, unix::AsyncFd};
 
-pub enum Ticker {
-    Kernel(AsyncFd<OwnedFd>),
+pub struct Ticker(Inner);
+
+enum Inner {
+    Kernel(AsyncFd<OwnedFd>, Duration),
     Tokio(tokio::time::Interval),
 }
 
@@ -29,36 +31,50 @@ impl Ticker {
     /// Ticks at `first` (at once if that is past), then every `period`, as
     /// [`Ticker::every`].
     pub fn at(first: Instant, period: Duration) -> Self {
+        let period = period.max(Duration::from_millis(1));
         match kernel_timer(first, period) {
-            Ok(fd) => Ticker::Kernel(fd),
+            Ok(fd) => Ticker(Inner::Kernel(fd, period)),
             Err(e) => {
                 tracing::debug!("no timerfd ({e}): ticking on tokio's timer");
-                let mut i = tokio::time::interval_at(first.into(), period);
-                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                Ticker::Tokio(i)
+                Ticker(tokio_ticker(first, period))
             }
         }
     }
 
     pub async fn tick(&mut self) {
-        match self {
-            Ticker::Tokio(i) => {
-                i.tick().await;
-            }
-            Ticker::Kernel(fd) => loop {
-                let Ok(mut ready) = fd.readable().await else {
-                    // The runtime lost the descriptor: tick on time anyway.
-                    return std::future::pending().await;
-                };
-                // Eight bytes: how many periods passed since the last read.
-                let mut expirations = [0u8; 8];
-                match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut expirations)?)) {
-                    Ok(_) => return,
-                    Err(_would_block) => continue,
+        loop {
+            let period = match &mut self.0 {
+                Inner::Tokio(i) => {
+                    i.tick().await;
+                    return;
                 }
-            },
+                Inner::Kernel(fd, period) => match fd.readable().await {
+                    Ok(mut ready) => {
+                        // Eight bytes: how many periods passed since the last read.
+                        let mut expirations = [0u8; 8];
+                        let read = |fd: &AsyncFd<OwnedFd>| {
+                            Ok(rustix::io::read(fd.get_ref(), &mut expirations)?)
+                        };
+                        match ready.try_io(read) {
+                            Ok(_) => return,
+                            Err(_would_block) => continue,
+                        }
+                    }
+                    Err(_) => *period,
+                },
+            };
+            // The runtime cannot watch the descriptor any more: go on
+            // ticking on its timer rather than stop without a word.
+            tracing::warn!("the kernel timer failed; ticking on tokio's timer");
+            self.0 = tokio_ticker(Instant::now() + period, period);
         }
     }
+}
+
+fn tokio_ticker(first: Instant, period: Duration) -> Inner {
+    let mut i = tokio::time::interval_at(first.into(), period);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    Inner::Tokio(i)
 }
 
 fn kernel_timer(first: Instant, period: Duration) -> std::io::Result<AsyncFd<OwnedFd>> {
@@ -75,7 +91,6 @@ fn kernel_timer(first: Instant, period: Duration) -> std::io::Result<AsyncFd<Own
     let first = first
         .saturating_duration_since(Instant::now())
         .max(Duration::from_nanos(1));
-    let period = period.max(Duration::from_millis(1));
     rustix::time::timerfd_settime(
         &fd,
         TimerfdTimerFlags::empty(),
@@ -96,7 +111,10 @@ mod tests {
     #[tokio::test]
     async fn ticks_come_at_once_then_every_period_from_a_kernel_timer() {
         let mut t = Ticker::every(Duration::from_millis(50));
-        assert!(matches!(t, Ticker::Kernel(_)), "timerfd is on every Linux");
+        assert!(
+            matches!(t.0, Inner::Kernel(..)),
+            "timerfd is on every Linux"
+        );
         let start = Instant::now();
         t.tick().await;
         assert!(

@@ -142,11 +142,14 @@ impl Runner {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id)
     }
+    /// Also wakes the runner: a batch is at most 32 actions, and those
+    /// left pending behind it must not wait for the safety poll.
     fn release(&self, id: i64) {
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
+        self.wake.notify_one();
     }
 
     async fn run_one(&self, a: PendingAction) {

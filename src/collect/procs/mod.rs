@@ -281,11 +281,7 @@ impl ProcessReader {
             if !matches(&row.info, q) {
                 return false;
             }
-            let size = row
-                .info
-                .cmdline
-                .as_ref()
-                .map_or(0, |c| c.iter().map(String::len).sum());
+            let size = row.info.cmdline.as_ref().map_or(0, |c| held_size(c));
             let take = |left: usize| left.checked_sub(size);
             if !hold || held.fetch_update(Relaxed, Relaxed, take).is_err() {
                 row.info.cmdline = None;
@@ -379,6 +375,14 @@ impl ProcessReader {
         self.users.refresh();
         self.users.exists(name)
     }
+}
+
+/// What a command line held costs in memory, not just its text: each
+/// argument is a `String` and an allocation of at least 32 bytes, so 4 KiB
+/// of one-byte arguments weigh about 110 KiB.
+fn held_size(args: &[String]) -> usize {
+    let each = std::mem::size_of::<String>();
+    std::mem::size_of::<Vec<String>>() + args.iter().map(|a| each + a.len().max(32)).sum::<usize>()
 }
 
 /// How much a process costs to read with `fields`: the expensive fields
@@ -597,6 +601,19 @@ mod tests {
             }
         }
         end(children);
+    }
+
+    #[test]
+    fn held_command_lines_are_charged_what_they_weigh_not_their_text() {
+        // 4 KiB of one-byte arguments: 2,048 allocations, not 2 KiB of text.
+        let many: Vec<String> = vec!["a".into(); 2048];
+        assert!(held_size(&many) >= 2048 * 48, "{}", held_size(&many));
+        let one = vec!["x".repeat(4000)];
+        assert!(
+            (4000..4200).contains(&held_size(&one)),
+            "{}",
+            held_size(&one)
+        );
     }
 
     #[test]
