@@ -110,7 +110,7 @@ mod tests {
 
     #[tokio::test]
     async fn ticks_come_at_once_then_every_period_from_a_kernel_timer() {
-        let mut t = Ticker::every(Duration::from_millis(50));
+        let mut t = Ticker::every(Duration::from_millis(300));
         assert!(
             matches!(t.0, Inner::Kernel(..)),
             "timerfd is on every Linux"
@@ -118,15 +118,15 @@ mod tests {
         let start = Instant::now();
         t.tick().await;
         assert!(
-            start.elapsed() < Duration::from_millis(40),
-            "the first tick is at once"
+            start.elapsed() < Duration::from_millis(250),
+            "the first tick is at once, not a period away"
         );
         for _ in 0..3 {
             t.tick().await;
         }
         let took = start.elapsed();
         assert!(
-            took >= Duration::from_millis(150),
+            took >= Duration::from_millis(900),
             "three periods took {took:?}"
         );
     }

@@ -577,9 +577,10 @@ mod tests {
     fn command_lines_past_what_phase_one_holds_are_read_for_the_page() {
         let tag = format!("hw-held-{}", std::process::id());
         let children = sleepers(&tag, 6);
-        // Room for about two command lines in phase one: the rest are read again.
+        let args: Vec<String> = ["sh", "-c", "read _", &tag].map(str::to_owned).into();
+        // Room for two of these command lines in phase one: the rest are read again.
         let mut reader = ProcessReader {
-            held_cmdlines_max: 2 * (tag.len() + 16),
+            held_cmdlines_max: 2 * held_size(&args),
             ..Default::default()
         };
         for q in [query(Some(&tag), None, 0), query(None, None, 0)] {
@@ -591,10 +592,7 @@ mod tests {
                 .collect();
             assert_eq!(ours.len(), children.len(), "{q:?}");
             for p in ours {
-                assert_eq!(
-                    p.cmdline.as_deref(),
-                    Some(&["sh".to_owned(), "-c".into(), "read _".into(), tag.clone()][..])
-                );
+                assert_eq!(p.cmdline.as_deref(), Some(&args[..]));
                 assert_eq!(p.cmdline_truncated, Some(false));
                 let m = p.memory_info.as_ref().unwrap();
                 assert!(m.rss > 0 && m.text > 0, "{m:?}");
