@@ -2,9 +2,11 @@
 //! served (actix-http patched for it, vendor/actix-http/README.hostwatch.md),
 //! and the `Date` header it answers with still moves with the clock.
 
-use crate::lifecycle::start_agent;
+use crate::lifecycle::{await_listening, start_agent};
 use std::{
     io::{Read, Write},
+    path::Path,
+    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -74,6 +76,72 @@ fn idle_workers_sleep_and_the_date_header_still_moves() {
         "{workers} idle workers were woken {} times in 3 s",
         after - before
     );
+}
+
+/// KiB of `exe`'s mappings resident in process `pid` (smaps `Rss`).
+fn exe_resident_kib(pid: u32, exe: &Path) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let exe = exe.to_str().unwrap();
+    let mut ours = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        if let Some(rss) = line.strip_prefix("Rss:") {
+            if ours {
+                kib += rss
+                    .trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap();
+            }
+        } else if line.split_whitespace().nth(1).is_some_and(|p| p.len() == 4)
+            && line.contains('-')
+            && !line.starts_with(|c: char| c.is_ascii_uppercase())
+        {
+            ours = line.trim_end().ends_with(exe);
+        }
+    }
+    kib
+}
+
+#[test]
+fn start_up_code_is_handed_back_and_runs_again_when_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A copy of the binary that no other process maps (pages another
+    // process maps too are left), written out so its pages are clean.
+    let exe = dir.path().join("hostwatch");
+    std::fs::copy(env!("CARGO_BIN_EXE_hostwatch"), &exe).unwrap();
+    std::fs::File::open(&exe).unwrap().sync_all().unwrap();
+    let mut child = Command::new(&exe)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("HOSTWATCH_SERVER__LISTEN", "127.0.0.1:0")
+        .env("HOSTWATCH_STORAGE__PATH", dir.path().join("hostwatch.db"))
+        .env("HOSTWATCH_SAMPLER__INTERVAL", "60s")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (port, _, lines) = await_listening(&mut child);
+    let agent = Killed(crate::lifecycle::Agent { child, port, lines });
+    let pid = agent.0.child.id();
+    // Well before the hand-back, 5 s after start.
+    let started_up = exe_resident_kib(pid, &exe);
+    assert!(
+        started_up > 0,
+        "no resident page of {exe:?} found in /proc/{pid}/smaps"
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    let steady = exe_resident_kib(pid, &exe);
+    assert!(
+        steady * 2 < started_up,
+        "start-up left {started_up} KiB of the executable resident, still {steady} KiB 8 s later"
+    );
+    // The code handed back runs again: requests it had not served yet.
+    date_of(port);
+    let checks = crate::lifecycle::get_json(port, "/api/v1/checks?limit=1");
+    assert_eq!(checks.as_array().map(Vec::len), Some(1), "{checks}");
+    let system = crate::lifecycle::get_json(port, "/api/v1/system");
+    assert!(system["partitions"].is_array(), "{system}");
 }
 
 /// The agent, killed and reaped however the test ends.
