@@ -77,8 +77,8 @@ pub const SHED_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 /// and maps 64 KiB around every fault from what it holds of the file:
 /// without this the whole executable stays resident. These pages are clean
 /// copies of the file, so dropping them loses nothing; a page run again
-/// later costs one read of 4 KiB (or of the large folio it is cached in:
-/// a folio holding a page that is running stays whole). A mapping with private copies (the
+/// later costs one read of 4 KiB (a large folio that holds a page that is
+/// running stays cached whole). A mapping with private copies (the
 /// relocated read-only data) is left whole: dropping those would lose them.
 /// Pages another process maps too (a second agent, the client) stay cached.
 pub fn shed_code() -> std::io::Result<usize> {
