@@ -9,6 +9,7 @@ pub mod directories;
 pub mod domain;
 pub mod generate;
 pub mod memory;
+pub mod remote_write;
 pub mod sampler;
 pub mod services;
 pub mod startup;

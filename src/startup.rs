@@ -43,6 +43,8 @@ pub enum StartupError {
     Watchdog(#[from] crate::watchdog::WatchdogError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    RemoteWrite(#[from] crate::remote_write::RemoteWriteError),
 }
 
 pub struct Application {
@@ -153,6 +155,14 @@ impl Application {
             Arc::clone(&spawner),
         )?;
         tasks.extend(watchdog.start(&shutdown)?);
+        let receivers: Vec<_> = settings
+            .remote_write
+            .iter()
+            .map(|r| r.get_ref().clone())
+            .collect();
+        let (remote_write, senders) =
+            crate::remote_write::RemoteWrite::start(&receivers, &store, &shutdown)?;
+        tasks.extend(senders);
         tasks.push(tokio::spawn(crate::memory::keep_trimmed(shutdown.clone())));
         tasks.push(tokio::spawn(crate::store::retention::run(
             Arc::clone(&store),
@@ -179,6 +189,7 @@ impl Application {
             directories,
             auth: Auth::new(token_list, settings.auth.public_read),
             watchdog,
+            remote_write,
             system: Mutex::new(SystemReader::new()?),
             agent: Mutex::new(AgentReader::new()),
             hosts: api::host_check::AllowedHosts::new(addr.ip(), &settings.server.allowed_hosts),

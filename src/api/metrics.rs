@@ -8,6 +8,8 @@ use std::fmt::Write;
 
 #[path = "metrics_host.rs"]
 mod host;
+#[path = "metrics_remote_write.rs"]
+mod remote_write;
 #[path = "metrics_watchdog.rs"]
 mod watchdog;
 
@@ -44,6 +46,7 @@ pub async fn metrics(state: web::Data<AppState>, _: ReadAccess) -> Result<HttpRe
             check(&mut out, k);
         }
         watchdog::write(&mut out, &state.watchdog, &counts);
+        remote_write::write(&mut out, &state.remote_write, &state.store);
         out.gauge(
             "hostwatch_sampler_running",
             "1 while the sampler runs.",
@@ -137,6 +140,14 @@ fn check(out: &mut Exposition, k: &LatestServices) {
         &[],
         k.duration_ms / 1000.0,
     );
+    if let Some(p) = k.cpu_percent {
+        out.gauge(
+            "hostwatch_cpu_usage_ratio",
+            "Share of all CPUs' time busy over the interval before the latest check, 0-1.",
+            &[],
+            p / 100.0,
+        );
+    }
     // Services as the latest check saw them: a scrape runs no status
     // command. The state is a label of its own family, so that a service
     // changing state does not start a new `_up` series.

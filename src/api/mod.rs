@@ -27,6 +27,7 @@ mod proc_lane;
 mod process_control;
 mod process_list;
 mod processes;
+mod remote_write;
 mod request_log;
 mod routes;
 mod sampler;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub auth: auth::Auth,
     /// Rules, probes and notifiers (SPEC §7).
     pub watchdog: Arc<Watchdog>,
+    /// Receivers the history is pushed to (SPEC §8).
+    pub remote_write: Arc<crate::remote_write::RemoteWrite>,
     pub system: Mutex<SystemReader>,
     pub agent: Mutex<AgentReader>,
     /// The names requests may carry in `Host` (see `host_check`).
@@ -184,7 +187,8 @@ fn configure(cfg: &mut ServiceConfig) {
                 .configure(alerts::configure)
                 .configure(probes::configure)
                 .configure(notifications::configure)
-                .configure(silences::configure),
+                .configure(silences::configure)
+                .configure(remote_write::configure),
         );
 }
 

@@ -146,8 +146,8 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
 mod tests {
     use super::super::{
         agent, alerts, audit, charts, checks, dashboard, directories, export, health, history,
-        jobs, metrics, notifications, probes, process_control, processes, sampler, services,
-        silences, users,
+        jobs, metrics, notifications, probes, process_control, processes, remote_write, sampler,
+        services, silences, users,
     };
     use actix_web::App;
     use serde_json::Value;
@@ -157,7 +157,7 @@ mod tests {
     /// A module's name, the prefix `api::configure` mounts it under, and its routes.
     type Module = (&'static str, &'static str, fn(&mut ServiceConfig));
 
-    const MODULES: [Module; 20] = [
+    const MODULES: [Module; 21] = [
         ("health", "", |cfg| {
             cfg.service(health::healthz).service(metrics::metrics);
         }),
@@ -179,6 +179,7 @@ mod tests {
         ("probes", "/api/v1", probes::configure),
         ("notifications", "/api/v1", notifications::configure),
         ("silences", "/api/v1", silences::configure),
+        ("remote_write", "/api/v1", remote_write::configure),
         ("frame only", "/api/v1", |_| {}),
     ];
 

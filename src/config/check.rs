@@ -77,6 +77,25 @@ impl Settings {
         for r in &self.rules {
             self.rule(&lines, r)?;
         }
+        let mut names = HashSet::new();
+        let mut urls = HashSet::new();
+        for r in &self.remote_write {
+            let at = lines.of(r);
+            let r = r.get_ref();
+            super::remote_write::remote_write(r)
+                .map_err(|m| format!("line {at}: [[remote_write]] {m}"))?;
+            if !urls.insert(r.url.as_str()) {
+                return Err(format!(
+                    "line {at}: [[remote_write]] the same url is given twice"
+                ));
+            }
+            if !names.insert(r.shown_name()) {
+                return Err(format!(
+                    "line {at}: [[remote_write]] two receivers are named '{}': give each a `name`",
+                    r.shown_name()
+                ));
+            }
+        }
         Ok(())
     }
 

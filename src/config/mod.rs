@@ -6,12 +6,16 @@ mod check;
 mod de;
 mod notifier;
 mod redact;
+pub mod remote_write;
 pub mod watchdog;
+
+pub use redact::{scrub, shown_url};
 
 use de::{
     allowed_hosts, duration, health_url, interval, service_name, sha256_hex, spawn_env, token_name,
     top_processes, unit, workers,
 };
+use remote_write::RemoteWriteSettings;
 use serde::Deserialize;
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 use toml::Spanned;
@@ -31,6 +35,7 @@ pub struct Settings {
     pub notifiers: Vec<Spanned<NotifierSettings>>,
     pub probes: Vec<Spanned<ProbeSettings>>,
     pub rules: Vec<Spanned<RuleSettings>>,
+    pub remote_write: Vec<Spanned<RemoteWriteSettings>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +190,7 @@ impl Default for Settings {
             notifiers: Vec::new(),
             probes: Vec::new(),
             rules: Vec::new(),
+            remote_write: Vec::new(),
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{
 
 /// `localhost` or a loopback address (IPv6 with or without brackets):
 /// what goes there in the clear does not cross a network.
-fn loopback(host: &str) -> bool {
+pub(super) fn loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_matches(['[', ']'])

@@ -63,13 +63,13 @@ impl Store {
     /// what a scrape shows of it, without reading its disks and processes.
     pub fn latest_services(&self) -> Result<Option<LatestServices>> {
         self.read(|c| {
-            let head: Option<(i64, i64, f64)> = c
+            let head: Option<(i64, i64, f64, Option<f64>)> = c
                 .prepare_cached(
-                    "SELECT id, taken_at, duration_ms FROM checks ORDER BY id DESC LIMIT 1",
+                    "SELECT id, taken_at, duration_ms, cpu_percent FROM checks ORDER BY id DESC LIMIT 1",
                 )?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?;
-            let Some((id, at, duration_ms)) = head else {
+            let Some((id, at, duration_ms, cpu_percent)) = head else {
                 return Ok(None);
             };
             let mut st = c.prepare_cached(
@@ -89,6 +89,7 @@ impl Store {
             Ok(Some(LatestServices {
                 taken_at: millis_to_time(at),
                 duration_ms,
+                cpu_percent,
                 services,
             }))
         })
@@ -145,6 +146,49 @@ impl Store {
         })
     }
 
+    /// Up to `limit` checks read after check `after_id`, in the order they
+    /// were read: what a remote-write receiver is sent next.
+    pub fn checks_after(&self, after_id: i64, limit: u32) -> Result<Vec<Check>> {
+        self.read(|c| {
+            let sql = format!("SELECT {COLUMNS} FROM checks WHERE id > ?1 ORDER BY id LIMIT ?2");
+            select(c, &sql, params![after_id, limit])
+        })
+    }
+
+    /// The id and time of the check read last, or of the first one read
+    /// at or after `since` (through the time index).
+    pub fn check_head(&self, since: Option<DateTime<Utc>>) -> Result<Option<(i64, DateTime<Utc>)>> {
+        self.read(|c| {
+            let row = |r: &Row| Ok((r.get::<_, i64>(0)?, millis_to_time(r.get(1)?)));
+            Ok(match since {
+                None => c
+                    .prepare_cached("SELECT id, taken_at FROM checks ORDER BY id DESC LIMIT 1")?
+                    .query_row([], row)
+                    .optional()?,
+                Some(t) => c
+                    .prepare_cached(
+                        "SELECT id, taken_at FROM checks WHERE id = \
+                         (SELECT min(id) FROM checks WHERE taken_at >= ?1)",
+                    )?
+                    .query_row([t.timestamp_millis()], row)
+                    .optional()?,
+            })
+        })
+    }
+
+    /// The id and time of the first check read after check `id`.
+    pub fn check_after(&self, id: i64) -> Result<Option<(i64, DateTime<Utc>)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id, taken_at FROM checks WHERE id > ?1 ORDER BY id LIMIT 1",
+            )?
+            .query_row([id], |r| {
+                Ok((r.get::<_, i64>(0)?, millis_to_time(r.get(1)?)))
+            })
+            .optional()?)
+        })
+    }
+
     pub fn count_checks(&self) -> Result<u64> {
         self.read(|c| {
             Ok(c.query_row("SELECT COUNT(*) FROM checks", [], |r| r.get::<_, i64>(0))? as u64)
@@ -157,6 +201,8 @@ impl Store {
 pub struct LatestServices {
     pub taken_at: DateTime<Utc>,
     pub duration_ms: f64,
+    /// All CPUs' busy share over the interval before it, 0–100.
+    pub cpu_percent: Option<f64>,
     pub services: Vec<ServiceState>,
 }
 

@@ -4,14 +4,14 @@
 //! token, every 2 s for 30 s; a 21st agent is scraped with a wrong token.
 
 use crate::{
-    helpers::{Reaped, smtp::make_cert},
+    helpers::{
+        Reaped,
+        prometheus::{Prometheus, free_port, prom_get, query, value},
+        smtp::make_cert,
+    },
     lifecycle::{signal, start_with_config, wait_exit},
 };
-use std::{
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Child, time::Duration};
 
 const AGENTS: usize = 20;
 const TOKEN: &str = "fleet-scrape-token-0123456789abcdef";
@@ -52,47 +52,6 @@ sha256 = "{hash}"
     (child, port)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A GET to Prometheus' HTTP API. HTTP/1.0, so that the answer is not
-/// chunked.
-fn prom_get(port: u16, path: &str) -> serde_json::Value {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(
-        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-        "GET {path}: {head}"
-    );
-    serde_json::from_str(body).unwrap()
-}
-
-/// Prometheus' HTTP API: the result vector of an instant query.
-fn query(prom: u16, q: &str) -> Vec<serde_json::Value> {
-    let url = format!(
-        "/api/v1/query?query={}",
-        url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
-    );
-    let v = prom_get(prom, &url);
-    assert_eq!(v["status"], "success", "{q}: {v}");
-    v["data"]["result"].as_array().unwrap().clone()
-}
-
-fn value(sample: &serde_json::Value) -> f64 {
-    sample["value"][1].as_str().unwrap().parse().unwrap()
-}
-
 #[test]
 fn prometheus_scrapes_twenty_agents_over_https_without_a_failed_scrape() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,35 +90,11 @@ fn prometheus_scrapes_twenty_agents_over_https_without_a_failed_scrape() {
         ),
     )
     .unwrap();
-    let check = Command::new("promtool")
-        .args(["check", "config"])
-        .arg(&config)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run promtool (scripts/test installs prometheus): {e}"));
-    assert!(check.status.success(), "{check:?}");
-
     let port = free_port();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let prom = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run prometheus (scripts/test installs it): {e}"));
-    let _prom = Reaped(vec![prom]);
-    let ready = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < ready, "prometheus did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let prom = Prometheus::start(&config, &dir.path().join("data"), port, &[]);
     // 30 s of scrapes every 2 s, plus the first one's start.
     std::thread::sleep(Duration::from_secs(34));
-    let prom_log = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap();
+    let prom_log = || prom.log_text();
 
     let up = query(port, "up{job=\"hostwatch\"}");
     assert_eq!(up.len(), AGENTS, "{up:?}\n{}", prom_log());

@@ -4,6 +4,7 @@
 
 pub mod contract;
 pub mod mounts;
+pub mod prometheus;
 pub mod smtp;
 pub mod webhook;
 

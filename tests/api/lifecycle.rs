@@ -90,6 +90,11 @@ pub(crate) fn get_json(port: u16, path: &str) -> serde_json::Value {
 
 /// `get_json` with a bearer token.
 pub(crate) fn get_json_as(port: u16, path: &str, token: Option<&str>) -> serde_json::Value {
+    serde_json::from_str(&get_text_as(port, path, token)).unwrap()
+}
+
+/// The body of a GET that must answer 200.
+pub(crate) fn get_text_as(port: u16, path: &str, token: Option<&str>) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -104,7 +109,7 @@ pub(crate) fn get_json_as(port: u16, path: &str, token: Option<&str>) -> serde_j
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    serde_json::from_str(body).unwrap()
+    body.to_owned()
 }
 
 pub(crate) fn signal(child: &Child, sig: rustix::process::Signal) {

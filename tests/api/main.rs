@@ -33,6 +33,7 @@ mod packaging;
 mod privileges;
 mod process_bounds;
 mod processes;
+mod remote_write;
 mod request_log;
 mod rollups;
 mod sampler;

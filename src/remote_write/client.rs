@@ -1,0 +1,176 @@
+//! One receiver's endpoint: a POST of a snappy protobuf body over http or
+//! https (ureq, on the rustls and ring already linked), and what the answer
+//! means for the batch. Blocking: the sender runs it on a blocking thread.
+
+use crate::config::remote_write::RemoteWriteSettings;
+use std::{io::Read as _, time::Duration};
+
+/// What became of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    /// Not taken this time (no connection, a timeout, 5xx, 429): the same
+    /// batch goes again, after `after` when the receiver said so.
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
+    /// Refused for good (4xx other than 429): retrying would not help.
+    Rejected {
+        why: String,
+    },
+}
+
+/// The longest `Retry-After` honoured: a receiver cannot park the agent.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+/// The most of an error answer kept for the log and the API.
+const MAX_ERROR_TEXT: u64 = 512;
+
+pub struct Client {
+    agent: ureq::Agent,
+    url: String,
+    authorization: Option<String>,
+}
+
+impl Client {
+    pub fn new(s: &RemoteWriteSettings) -> Result<Self, String> {
+        use ureq::tls::{PemItem, RootCerts, TlsConfig};
+        let roots = match &s.tls_ca {
+            None => RootCerts::WebPki,
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("cannot read tls_ca {}: {e}", path.display()))?;
+                let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|i| match i {
+                        Ok(PemItem::Certificate(c)) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                if certs.is_empty() {
+                    return Err(format!(
+                        "tls_ca {} holds no PEM certificate",
+                        path.display()
+                    ));
+                }
+                RootCerts::from(certs)
+            }
+        };
+        let authorization = if let Some(f) = &s.bearer_token_file {
+            Some(format!("Bearer {}", secret(f, "bearer_token_file")?))
+        } else if let Some(b) = &s.basic_auth {
+            use base64::Engine as _;
+            let password = secret(&b.password_file, "password_file")?;
+            let pair = format!("{}:{password}", b.username);
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
+        } else {
+            None
+        };
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(s.timeout))
+            .http_status_as_error(false)
+            // A POST is not followed elsewhere, and no proxy from the
+            // environment sees the samples or the token.
+            .max_redirects(0)
+            .proxy(None)
+            .user_agent(format!("hostwatch/{}", env!("CARGO_PKG_VERSION")))
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .build()
+            .new_agent();
+        Ok(Self {
+            agent,
+            url: s.url.clone(),
+            authorization,
+        })
+    }
+
+    pub fn send(&self, body: &[u8]) -> Outcome {
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let mut answer = match req.send(body) {
+            Ok(a) => a,
+            Err(e) => {
+                return Outcome::Retry {
+                    why: crate::config::scrub(&e.to_string()),
+                    after: None,
+                };
+            }
+        };
+        let status = answer.status().as_u16();
+        if (200..300).contains(&status) {
+            return Outcome::Accepted;
+        }
+        let after = answer
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after);
+        let mut text = String::new();
+        let _ = answer
+            .body_mut()
+            .as_reader()
+            .take(MAX_ERROR_TEXT)
+            .read_to_string(&mut text);
+        let why = crate::config::scrub(&format!("{status}: {}", text.trim()));
+        match status {
+            429 | 500..=599 => Outcome::Retry { why, after },
+            // 3xx (no redirect is followed) and 4xx: this batch will not
+            // be taken by asking again.
+            _ => Outcome::Rejected { why },
+        }
+    }
+}
+
+fn secret(path: &std::path::Path, what: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let text = text.trim_end_matches(['\r', '\n']);
+    if text.is_empty() {
+        return Err(format!("{what} {} is empty", path.display()));
+    }
+    Ok(text.to_owned())
+}
+
+/// `Retry-After` as seconds or as an HTTP date, at most MAX_RETRY_AFTER.
+fn retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let d = match v.parse::<u64>() {
+        Ok(s) => Duration::from_secs(s),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+        }
+    };
+    Some(d.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_is_capped() {
+        assert_eq!(retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("86400"), Some(MAX_RETRY_AFTER));
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let d = retry_after(&soon.replace("+0000", "GMT")).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        let past = (chrono::Utc::now() - chrono::Duration::seconds(30)).to_rfc2822();
+        assert_eq!(retry_after(&past), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon"), None);
+    }
+}

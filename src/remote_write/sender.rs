@@ -1,0 +1,275 @@
+//! One receiver's sender: read the checks after its cursor, send them in
+//! bounded batches oldest first, move the cursor only once the receiver has
+//! answered, then wait for more. The cursor is in the store, so that a
+//! restart (or a SIGKILL) resumes where the receiver stands.
+
+use super::{Receiver, client::Client, client::Outcome, encode::Batch};
+use crate::store::{Cursor, Store, StoreError};
+use chrono::{DateTime, Utc};
+use std::{sync::Arc, time::Duration};
+use tokio_util::sync::CancellationToken;
+
+/// Checks per request: a day of 60 s checks is a few requests, and a
+/// request stays well under receivers' size limits (about 5,000 samples
+/// with a few mounts and services).
+const BATCH_CHECKS: u32 = 200;
+/// Waits between failed attempts double from the first to the last.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+pub(super) struct Sender {
+    pub receiver: Arc<Receiver>,
+    pub client: Arc<Client>,
+    pub store: Arc<Store>,
+    /// The cursor's key: the whole URL.
+    pub key: String,
+    pub instance: String,
+}
+
+/// A batch ready to go, kept across retries.
+struct Pending {
+    body: Vec<u8>,
+    samples: u64,
+    /// Where the cursor goes once it is answered.
+    next: Cursor,
+    /// Fewer checks than asked for: the history is caught up after it.
+    last: bool,
+}
+
+/// What the sender says in the log: once per change, not per request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mood {
+    Fine,
+    Failing,
+    Rejecting,
+}
+
+impl Sender {
+    /// Sends from `cursor` (see `first_cursor`) until shut down.
+    pub async fn run(self, cursor: Cursor, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let mut cursor = cursor;
+        let mut pending: Option<Pending> = None;
+        let mut backoff = FIRST_BACKOFF;
+        let mut mood = Mood::Fine;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            if pending.is_none() {
+                let t = Arc::clone(&this);
+                let at = cursor;
+                match tokio::task::spawn_blocking(move || t.next_batch(at)).await {
+                    Ok(Ok((c, p))) => {
+                        cursor = c;
+                        pending = p;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(receiver = %this.receiver.name, error = %e, "remote write: cannot read the history");
+                    }
+                    Err(_) => {}
+                }
+            }
+            let Some(p) = pending.take() else {
+                // Caught up (or the store failed): wait for new checks.
+                if sleep(this.receiver.interval, &shutdown).await {
+                    return;
+                }
+                continue;
+            };
+            let t = Arc::clone(&this);
+            let body = Arc::new(p.body);
+            let sent = Arc::clone(&body);
+            let outcome = tokio::select! {
+                o = tokio::task::spawn_blocking(move || t.client.send(&sent)) => o,
+                // A request in flight is left to its timeout; it is sent
+                // again at the next start, and a receiver takes a repeated
+                // sample as the one it has.
+                () = shutdown.cancelled() => return,
+            };
+            let outcome = outcome.unwrap_or_else(|e| Outcome::Retry {
+                why: format!("the sending thread failed: {e}"),
+                after: None,
+            });
+            let p = Pending {
+                body: Arc::try_unwrap(body).unwrap_or_default(),
+                ..p
+            };
+            let r = &this.receiver;
+            match outcome {
+                Outcome::Accepted | Outcome::Rejected { .. } => {
+                    if let Outcome::Rejected { why } = &outcome {
+                        if mood != Mood::Rejecting {
+                            tracing::warn!(receiver = %r.name, error = %why, samples = p.samples, "remote write: the receiver refused a batch; it is counted as rejected and not sent again (further refusals are counted, not logged)");
+                        }
+                        mood = Mood::Rejecting;
+                    } else if mood != Mood::Fine {
+                        tracing::info!(receiver = %r.name, "remote write: the receiver takes samples again");
+                        mood = Mood::Fine;
+                    }
+                    let now = Utc::now();
+                    r.update(|g| {
+                        match &outcome {
+                            Outcome::Rejected { why } => {
+                                g.samples_rejected += p.samples;
+                                g.last_error = Some(why.clone());
+                                g.failing_since.get_or_insert(now);
+                                g.rejecting = true;
+                            }
+                            _ => {
+                                g.samples_sent += p.samples;
+                                g.last_success = Some(now);
+                                g.last_error = None;
+                                g.failing_since = None;
+                                g.rejecting = false;
+                            }
+                        }
+                        g.cursor = Some(p.next);
+                    });
+                    cursor = p.next;
+                    this.save(p.next).await;
+                    backoff = FIRST_BACKOFF;
+                    if p.last && sleep(r.interval, &shutdown).await {
+                        return;
+                    }
+                }
+                Outcome::Retry { why, after } => {
+                    if mood != Mood::Failing {
+                        tracing::warn!(receiver = %r.name, error = %why, "remote write: cannot send; the history keeps the samples and the batch is sent again");
+                    }
+                    mood = Mood::Failing;
+                    let now = Utc::now();
+                    r.update(|g| {
+                        g.samples_failed += p.samples;
+                        g.retries += 1;
+                        g.last_error = Some(why);
+                        g.failing_since.get_or_insert(now);
+                        g.rejecting = false;
+                    });
+                    let wait = after.unwrap_or_else(|| jitter(backoff));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    pending = Some(p);
+                    if sleep(wait, &shutdown).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The cursor (moved past a too-old backlog) and the next batch after
+    /// it, if there is one. Checks older than `max_backlog` are
+    /// stepped over, and so is a sample stamped at or before one already
+    /// sent: a series' times only grow.
+    fn next_batch(&self, at: Cursor) -> Result<(Cursor, Option<Pending>), BatchError> {
+        let r = &self.receiver;
+        let mut cursor = at;
+        let oldest_wanted =
+            Utc::now() - chrono::Duration::from_std(r.max_backlog).unwrap_or_default();
+        if cursor.sent_until < oldest_wanted
+            && let Some((first, at)) = self.store.check_head(Some(oldest_wanted))?
+            && first > cursor.check_id + 1
+        {
+            let skipped = (first - cursor.check_id - 1) as u64;
+            tracing::warn!(receiver = %r.name, checks = skipped, until = %at, "remote write: checks older than max_backlog are not sent");
+            r.update(|g| g.checks_skipped += skipped);
+            cursor.check_id = first - 1;
+        }
+        r.update(|g| g.cursor = Some(cursor));
+        let checks = self.store.checks_after(cursor.check_id, BATCH_CHECKS)?;
+        let Some(last) = checks.last() else {
+            return Ok((cursor, None));
+        };
+        let mut batch = Batch::new(&self.instance);
+        let mut next = Cursor {
+            check_id: last.id.unwrap_or(cursor.check_id),
+            sent_until: cursor.sent_until,
+        };
+        let mut stepped = 0;
+        for k in &checks {
+            if k.taken_at <= next.sent_until {
+                stepped += 1;
+                continue;
+            }
+            batch.add(k);
+            next.sent_until = k.taken_at;
+        }
+        if stepped > 0 {
+            tracing::info!(receiver = %r.name, checks = stepped, "remote write: checks stamped before what was already sent (the clock stepped back) are not sent");
+            r.update(|g| g.checks_skipped += stepped);
+        }
+        let last = checks.len() < BATCH_CHECKS as usize;
+        if batch.is_empty() {
+            // Nothing to send: step over, and keep it.
+            self.store.save_remote_write_cursor(&self.key, next)?;
+            r.update(|g| g.cursor = Some(next));
+            return Ok((next, None));
+        }
+        let samples = batch.samples;
+        let body = batch.encode()?;
+        Ok((
+            cursor,
+            Some(Pending {
+                body,
+                samples,
+                next,
+                last,
+            }),
+        ))
+    }
+
+    /// Where a receiver starts: its stored cursor, or, for one new to this
+    /// agent, the newest check (history from before it was configured is
+    /// not sent: most receivers refuse samples that old).
+    pub fn first_cursor(&self) -> Result<Cursor, StoreError> {
+        if let Some(c) = self.store.remote_write_cursor(&self.key)? {
+            return Ok(c);
+        }
+        let c = match self.store.check_head(None)? {
+            Some((id, at)) => Cursor {
+                check_id: id - 1,
+                sent_until: at - chrono::Duration::milliseconds(1),
+            },
+            None => Cursor {
+                check_id: 0,
+                sent_until: DateTime::<Utc>::UNIX_EPOCH,
+            },
+        };
+        self.store.save_remote_write_cursor(&self.key, c)?;
+        Ok(c)
+    }
+
+    async fn save(self: &Arc<Self>, c: Cursor) {
+        let t = Arc::clone(self);
+        let saved =
+            tokio::task::spawn_blocking(move || t.store.save_remote_write_cursor(&t.key, c)).await;
+        if let Ok(Err(e)) = saved {
+            // Kept in memory: after a restart the batch goes again, and a
+            // receiver takes a repeated sample as the one it has.
+            tracing::warn!(receiver = %self.receiver.name, error = %e, "remote write: cannot store the cursor");
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot compress a batch: {0}")]
+    Compress(#[from] snap::Error),
+}
+
+/// Sleeps `d` unless cancelled first; true when cancelled.
+async fn sleep(d: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        () = shutdown.cancelled() => true,
+    }
+}
+
+/// Between half of `d` and `d`, so that agents that lost the same receiver
+/// do not all come back at once.
+fn jitter(d: Duration) -> Duration {
+    let r = getrandom::u32().unwrap_or(u32::MAX / 2);
+    d / 2 + d.mul_f64(f64::from(r) / f64::from(u32::MAX) / 2.0)
+}

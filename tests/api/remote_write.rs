@@ -1,0 +1,407 @@
+//! Push to a real Prometheus (Debian's `prometheus` with
+//! `--web.enable-remote-write-receiver`, on loopback): live samples with
+//! the values the API shows, an outage of over a minute filled from the
+//! history with nothing missing or repeated, a receiver that refuses
+//! everything beside it, and a SIGKILL in the middle of a replay.
+
+use crate::{
+    helpers::{
+        Reaped,
+        prometheus::{Prometheus, free_port, value},
+    },
+    lifecycle::{get_json_as, signal, start_with_config, wait_exit},
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpListener,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+const TOKEN: &str = "remote-write-test-token-0123456789";
+
+/// A receiver that answers 400 to every request, as Prometheus does to
+/// samples it will never take; counts the requests.
+fn refuser() -> (u16, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut length = 0usize;
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            if r.read_exact(&mut body).is_ok() {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            let text = "out of bounds (this receiver refuses everything)";
+            let _ = write!(
+                s,
+                "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    (port, seen)
+}
+
+fn agent_config(dir: &Path, receivers: &[(&str, u16)], max_backlog: &str) -> std::path::PathBuf {
+    let mut text = format!(
+        "services = []\n[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n[storage]\npath = \"{db}\"\n\
+         [sampler]\ninterval = \"1s\"\n[auth]\npublic_read = false\n[[auth.tokens]]\nname = \"test\"\n\
+         scope = \"read\"\nsha256 = \"{hash}\"\n",
+        db = dir.join("hostwatch.db").display(),
+        hash = hex::encode(hostwatch::tokens::sha256(TOKEN)),
+    );
+    for (name, port) in receivers {
+        text.push_str(&format!(
+            "[[remote_write]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:{port}/api/v1/write\"\n\
+             interval = \"1s\"\nmax_backlog = \"{max_backlog}\"\n"
+        ));
+    }
+    let path = dir.join("hostwatch.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn receiver(agent: u16, name: &str) -> Value {
+    let all = get_json_as(agent, "/api/v1/remote-write", Some(TOKEN));
+    all["receivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no receiver {name}: {all}"))
+        .clone()
+}
+
+/// Waits (at most `limit`) until `ok` holds for the receiver's view.
+fn wait_for(agent: u16, name: &str, limit: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+    let end = Instant::now() + limit;
+    loop {
+        let r = receiver(agent, name);
+        if ok(&r) {
+            return r;
+        }
+        assert!(Instant::now() < end, "receiver {name} never got there: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn caught_up(r: &Value) -> bool {
+    r["state"] == "ok" && r["backlog_seconds"].as_f64().unwrap() < 3.0
+}
+
+fn prometheus_config(dir: &Path, out_of_order_window: Option<&str>) -> std::path::PathBuf {
+    let mut text = "global:\n  scrape_interval: 1m\n".to_owned();
+    if let Some(w) = out_of_order_window {
+        text.push_str(&format!(
+            "storage:\n  tsdb:\n    out_of_order_time_window: {w}\n"
+        ));
+    }
+    let path = dir.join("prometheus.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn millis(t: &Value) -> i64 {
+    t.as_str()
+        .unwrap()
+        .parse::<DateTime<Utc>>()
+        .unwrap()
+        .timestamp_millis()
+}
+
+/// The raw samples of one series in `(at - window, at]`: time (ms) → value.
+fn samples(prom: &Prometheus, selector: &str, window: Duration, at: i64) -> BTreeMap<i64, f64> {
+    let q = format!("{selector}[{}ms]", window.as_millis());
+    let path = format!(
+        "/api/v1/query?query={}&time={}",
+        url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>(),
+        at as f64 / 1000.0
+    );
+    let v = prom.get(&path);
+    let series = v["data"]["result"].as_array().unwrap();
+    assert!(series.len() <= 1, "{q}: more than one series: {v}");
+    let mut out = BTreeMap::new();
+    for s in series {
+        for p in s["values"].as_array().unwrap() {
+            let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+            out.insert(t, p[1].as_str().unwrap().parse().unwrap());
+        }
+    }
+    out
+}
+
+/// The agent's checks in `[since, until)`, oldest first.
+fn checks(agent: u16, since: i64, until: i64) -> Vec<Value> {
+    let t = |ms: i64| {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let path = format!(
+        "/api/v1/checks?since={}&until={}&limit=1000",
+        url::form_urlencoded::byte_serialize(t(since).as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(t(until).as_bytes()).collect::<String>(),
+    );
+    let mut v = get_json_as(agent, &path, Some(TOKEN))
+        .as_array()
+        .unwrap()
+        .clone();
+    v.reverse();
+    v
+}
+
+#[test]
+fn every_check_reaches_prometheus_live_and_after_an_outage_beside_a_receiver_that_refuses_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = hostwatch::collect::host_name().unwrap();
+    let prom_port = free_port();
+    let prom_config = prometheus_config(dir.path(), None);
+    let data = dir.path().join("data");
+    let receiver_flag = ["--web.enable-remote-write-receiver"];
+    let prom = Prometheus::start(&prom_config, &data, prom_port, &receiver_flag);
+    let (refuser_port, refused) = refuser();
+    let config = agent_config(
+        dir.path(),
+        &[("prometheus", prom_port), ("refuser", refuser_port)],
+        "7d",
+    );
+    let (agent, port, log) = start_with_config(&config);
+    let mut agent = Reaped(vec![agent]);
+
+    // Live: a few checks in, each one in Prometheus with its own time and value.
+    wait_for(port, "prometheus", Duration::from_secs(30), |r| {
+        r["samples_sent"].as_u64().unwrap() > 0
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let r = wait_for(port, "prometheus", Duration::from_secs(10), caught_up);
+    let sent_until = millis(&r["sent_until"]);
+    let now = Utc::now().timestamp_millis();
+    let recent = checks(port, now - 30_000, sent_until + 1);
+    assert!(recent.len() >= 4, "{recent:?}");
+    let selector = |name: &str| format!("{name}{{job=\"hostwatch\",instance=\"{host}\"}}");
+    let load = samples(
+        &prom,
+        &selector("hostwatch_load1"),
+        Duration::from_secs(60),
+        sent_until,
+    );
+    let used = samples(
+        &prom,
+        &selector("hostwatch_memory_used_bytes"),
+        Duration::from_secs(60),
+        sent_until,
+    );
+    for k in &recent {
+        let at = millis(&k["taken_at"]);
+        assert_eq!(
+            load.get(&at),
+            Some(&k["cpu"]["load1"].as_f64().unwrap()),
+            "check at {at}"
+        );
+        assert_eq!(
+            used.get(&at),
+            Some(&(k["memory"]["used_bytes"].as_u64().unwrap() as f64)),
+            "check at {at}"
+        );
+    }
+    let root = prom.query(&format!(
+        "hostwatch_filesystem_size_bytes{{job=\"hostwatch\",instance=\"{host}\",mountpoint=\"/\"}}"
+    ));
+    assert_eq!(root.len(), 1, "{root:?}");
+    assert!(value(&root[0]) > 0.0);
+
+    // The refusing receiver: counted as rejected, moved past, said once.
+    let bad = wait_for(port, "refuser", Duration::from_secs(10), |r| {
+        r["samples_rejected"].as_u64().unwrap() > 0
+    });
+    assert_eq!(bad["state"], "rejecting", "{bad}");
+    assert_eq!(bad["samples_sent"], 0);
+    assert!(bad["last_error"].as_str().unwrap().contains("400"), "{bad}");
+    assert!(
+        refused.load(Ordering::SeqCst) >= 3,
+        "the refused batches were not moved past"
+    );
+
+    // The outage: Prometheus is down for 65 s while checks go on.
+    let stopped_at = Utc::now().timestamp_millis();
+    prom.stop();
+    std::thread::sleep(Duration::from_secs(65));
+    let down = receiver(port, "prometheus");
+    assert_eq!(down["state"], "failing", "{down}");
+    assert!(down["backlog_seconds"].as_f64().unwrap() > 50.0, "{down}");
+    assert!(down["retries"].as_u64().unwrap() > 0, "{down}");
+    let metrics = crate::lifecycle::get_text_as(port, "/metrics", Some(TOKEN));
+    assert!(
+        metrics.contains("hostwatch_remote_write_backlog_seconds{receiver=\"prometheus\"}"),
+        "{metrics}"
+    );
+    let prom = Prometheus::start(&prom_config, &data, prom_port, &receiver_flag);
+    let back_at = Utc::now().timestamp_millis();
+    let started = Instant::now();
+    let r = wait_for(port, "prometheus", Duration::from_secs(60), |r| {
+        caught_up(r) && millis(&r["sent_until"]) >= back_at
+    });
+    let catch_up = started.elapsed();
+
+    // Every check of the outage (and the seconds around it) is in
+    // Prometheus once: the same times, the same count.
+    let from = stopped_at - 5_000;
+    let taken: Vec<i64> = checks(port, from, back_at)
+        .iter()
+        .map(|k| millis(&k["taken_at"]))
+        .collect();
+    assert!(taken.len() >= 60, "{} checks in the outage", taken.len());
+    let window = Duration::from_millis((back_at - from) as u64);
+    let pushed = samples(
+        &prom,
+        &selector("hostwatch_check_duration_seconds"),
+        window,
+        back_at - 1,
+    );
+    let missing: Vec<_> = taken.iter().filter(|t| !pushed.contains_key(t)).collect();
+    let extra: Vec<_> = pushed.keys().filter(|t| !taken.contains(t)).collect();
+    assert!(missing.is_empty(), "missing in Prometheus: {missing:?}");
+    assert!(
+        extra.is_empty(),
+        "in Prometheus, not in the history: {extra:?}"
+    );
+    let counted = prom.get(&format!(
+        "/api/v1/query?query={}&time={}",
+        url::form_urlencoded::byte_serialize(
+            format!(
+                "count_over_time({}[{}ms])",
+                selector("hostwatch_check_duration_seconds"),
+                window.as_millis()
+            )
+            .as_bytes()
+        )
+        .collect::<String>(),
+        (back_at - 1) as f64 / 1000.0
+    ));
+    assert_eq!(
+        value(&counted["data"]["result"][0]),
+        taken.len() as f64,
+        "{counted}"
+    );
+    assert_eq!(r["samples_rejected"], 0, "{r}");
+    eprintln!(
+        "outage: {} checks, all in Prometheus {:.1} s after it came back",
+        taken.len(),
+        catch_up.as_secs_f64()
+    );
+
+    // One line for the refusals, however many there were.
+    signal(&agent.0[0], rustix::process::Signal::TERM);
+    assert!(wait_exit(&mut agent.0[0], Duration::from_secs(10)).success());
+    let lines: Vec<String> = log.try_iter().collect();
+    let refusals = lines
+        .iter()
+        .filter(|l| l.contains("refused a batch"))
+        .count();
+    assert_eq!(refusals, 1, "{lines:#?}");
+    assert!(refused.load(Ordering::SeqCst) > 60);
+}
+
+#[test]
+fn a_sigkill_in_the_middle_of_a_replay_resumes_from_the_cursor_with_nothing_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hostwatch.db");
+    // Two weeks of 60 s checks the receiver has not seen, its cursor at the start.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostwatch"))
+        .args(["generate", "--days", "14", "--interval", "60s", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let prom_port = free_port();
+    let url = format!("http://127.0.0.1:{prom_port}/api/v1/write");
+    let (generated, last_generated) = {
+        let store = hostwatch::store::Store::open(&db).unwrap();
+        let cursor = hostwatch::store::Cursor {
+            check_id: 0,
+            sent_until: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        store.save_remote_write_cursor(&url, cursor).unwrap();
+        let (_, last) = store.check_head(None).unwrap().unwrap();
+        (store.count_checks().unwrap(), last.timestamp_millis())
+    };
+    assert!(generated >= 20_000, "{generated}");
+    // What an operator sets for outages longer than Prometheus' head.
+    let prom_config = prometheus_config(dir.path(), Some("15d"));
+    let prom = Prometheus::start(
+        &prom_config,
+        &dir.path().join("data"),
+        prom_port,
+        &["--web.enable-remote-write-receiver"],
+    );
+    let config = agent_config(dir.path(), &[("prometheus", prom_port)], "15d");
+    let (agent, port, _log) = start_with_config(&config);
+    let mut agent = Reaped(vec![agent]);
+    // Killed as soon as the first batches are in: the replay of two weeks
+    // takes seconds, the kill a few milliseconds.
+    let end = Instant::now() + Duration::from_secs(60);
+    let mid = loop {
+        let r = receiver(port, "prometheus");
+        if r["samples_sent"].as_u64().unwrap() > 0 {
+            break r;
+        }
+        assert!(Instant::now() < end, "nothing was sent: {r}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    signal(&agent.0[0], rustix::process::Signal::KILL);
+    let _ = wait_exit(&mut agent.0[0], Duration::from_secs(10));
+    let cursor = hostwatch::store::Store::open(&db)
+        .unwrap()
+        .remote_write_cursor(&url)
+        .unwrap()
+        .unwrap();
+    assert!(
+        cursor.check_id > 0 && cursor.sent_until.timestamp_millis() < last_generated - 3_600_000,
+        "not killed in the middle of the replay: {cursor:?} {mid}"
+    );
+
+    let started = Instant::now();
+    let (agent, port, _log) = start_with_config(&config);
+    let mut agent = Reaped(vec![agent]);
+    let r = wait_for(port, "prometheus", Duration::from_secs(120), caught_up);
+    eprintln!(
+        "replay after the kill: {:.1} s, {} samples",
+        started.elapsed().as_secs_f64(),
+        r["samples_sent"]
+    );
+    assert_eq!(r["samples_rejected"], 0, "{r}");
+    // Every generated check is in Prometheus once.
+    let q = "count_over_time(hostwatch_check_duration_seconds{job=\"hostwatch\"}[15d])";
+    let counted = prom.get(&format!(
+        "/api/v1/query?query={}&time={}",
+        url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>(),
+        last_generated as f64 / 1000.0
+    ));
+    assert_eq!(
+        value(&counted["data"]["result"][0]),
+        generated as f64,
+        "{counted}"
+    );
+    signal(&agent.0[0], rustix::process::Signal::TERM);
+    assert!(wait_exit(&mut agent.0[0], Duration::from_secs(10)).success());
+}
