@@ -1,6 +1,6 @@
 //! `GET /api/v1/remote-write`: each receiver's queue (SPEC §8, "Push").
 
-use super::{ApiError, AppState, auth::TokenAccess, blocking, error::responses::*};
+use super::{ApiError, AppState, auth::ReadAccess, blocking, error::responses::*};
 use crate::remote_write::ReceiverState;
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
@@ -23,8 +23,9 @@ pub struct RemoteWriteReceivers {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RemoteWriteReceiver {
     pub name: String,
-    /// `scheme://host:port/…`: the path is not shown.
-    pub endpoint: String,
+    /// `scheme://host:port/…` (the path is not shown); only to a token
+    /// holder.
+    pub endpoint: Option<String>,
     pub state: ReceiverState,
     pub interval_seconds: f64,
     pub max_backlog_seconds: f64,
@@ -35,7 +36,8 @@ pub struct RemoteWriteReceiver {
     pub last_success: Option<DateTime<Utc>>,
     /// Since when requests fail or are refused; absent while they succeed.
     pub failing_since: Option<DateTime<Utc>>,
-    /// The latest failure or refusal, as the receiver or the network said it.
+    /// The latest failure or refusal, as the receiver or the network said
+    /// it; only to a token holder.
     pub last_error: Option<String>,
     pub samples_sent: u64,
     /// Samples of failed requests, each sent again: none is dropped.
@@ -48,23 +50,25 @@ pub struct RemoteWriteReceiver {
     pub checks_skipped: u64,
 }
 
-/// Remote-write receivers: where each stands and what it was sent.
+/// Remote-write receivers: where each stands and what it was sent. A
+/// public read (no token) gets no endpoint and no error text, which come
+/// from the config and the receiver, not from the host.
 #[utoipa::path(
     tag = "health",
     responses(
         (status = 200, description = "Each receiver's queue", body = RemoteWriteReceivers),
         (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 500, response = Internal),
     ),
-    security(("bearer" = []))
+    security((), ("bearer" = []))
 )]
 #[get("/remote-write")]
 async fn receivers(
     state: web::Data<AppState>,
-    _: TokenAccess,
+    who: ReadAccess,
 ) -> Result<web::Json<RemoteWriteReceivers>, ApiError> {
     let state = Arc::clone(&state);
+    let holder = who.0.name != super::auth::ANONYMOUS;
     let receivers = blocking(move || {
         let mut out = Vec::new();
         for r in state.remote_write.receivers() {
@@ -72,7 +76,7 @@ async fn receivers(
             let backlog = r.backlog_seconds(&state.store, &p)?;
             out.push(RemoteWriteReceiver {
                 name: r.name.clone(),
-                endpoint: r.endpoint.clone(),
+                endpoint: holder.then(|| r.endpoint.clone()),
                 state: r.state(&p, backlog),
                 interval_seconds: r.interval.as_secs_f64(),
                 max_backlog_seconds: r.max_backlog.as_secs_f64(),
@@ -83,7 +87,7 @@ async fn receivers(
                     .filter(|t| *t > DateTime::<Utc>::UNIX_EPOCH),
                 last_success: p.last_success,
                 failing_since: p.failing_since,
-                last_error: p.last_error,
+                last_error: p.last_error.filter(|_| holder),
                 samples_sent: p.samples_sent,
                 samples_failed: p.samples_failed,
                 samples_rejected: p.samples_rejected,

@@ -504,3 +504,87 @@ fn a_webhook_error_never_shows_the_urls_password_path_or_query() {
         assert!(m.contains("hooks") && m.contains("line "), "{lines}: {m}");
     }
 }
+
+fn remote(lines: &str) -> Result<Settings, ConfigError> {
+    parse(&format!("[[remote_write]]\n{lines}"), &[])
+}
+
+#[test]
+fn a_remote_write_receiver_takes_the_spec_defaults_and_is_named_by_its_origin() {
+    let s = remote("url = \"http://127.0.0.1:9090/api/v1/write\"\n").unwrap();
+    let r = s.remote_write[0].get_ref();
+    assert_eq!(r.interval, Duration::from_secs(15));
+    assert_eq!(r.max_backlog, Duration::from_secs(7 * 86_400));
+    assert_eq!(r.timeout, Duration::from_secs(30));
+    assert_eq!(r.shown_name(), "http://127.0.0.1:9090");
+    let s = remote(
+        "url = \"https://m.example/api/v1/push\"\nname = \"mimir\"\ninterval = \"1m\"\n\
+         basic_auth = { username = \"u\", password_file = \"/p\" }\n",
+    )
+    .unwrap();
+    assert_eq!(s.remote_write[0].get_ref().shown_name(), "mimir");
+}
+
+#[test]
+fn a_remote_write_receiver_that_could_leak_or_not_work_is_refused_with_its_line() {
+    for (lines, says) in [
+        ("url = \"ftp://h/x\"\n", "http:// or https://"),
+        ("url = \"not a url\"\n", "is not a URL"),
+        ("url = \"https://u:p@h/x\"\n", "holds credentials"),
+        (
+            "url = \"http://10.0.0.1/w\"\nbearer_token_file = \"/t\"\n",
+            "in the clear",
+        ),
+        (
+            "url = \"https://h/w\"\nbearer_token_file = \"/t\"\nbasic_auth = { username = \"u\", password_file = \"/p\" }\n",
+            "not both",
+        ),
+        (
+            "url = \"http://h/w\"\ntls_ca = \"/ca.pem\"\n",
+            "tls_ca is for",
+        ),
+        ("url = \"http://h/w\"\ninterval = \"100ms\"\n", "interval"),
+        (
+            "url = \"http://h/w\"\ninterval = \"1m\"\nmax_backlog = \"30s\"\n",
+            "max_backlog",
+        ),
+        (
+            "url = \"http://h/w\"\nmax_backlog = \"400d\"\n",
+            "max_backlog",
+        ),
+        ("url = \"http://h/w\"\nname = \"\"\n", "name"),
+        ("url = \"http://h/w\"\nqueue = 3\n", "queue"),
+    ] {
+        let m = remote(lines).unwrap_err().to_string();
+        assert!(m.contains(says), "{lines}: {m}");
+        assert!(m.contains("line"), "{lines}: {m}");
+    }
+}
+
+#[test]
+fn two_receivers_need_two_urls_and_two_names() {
+    let one = "[[remote_write]]\nurl = \"http://h:9090/api/v1/write\"\n";
+    let m = parse(&format!("{one}{one}"), &[]).unwrap_err().to_string();
+    assert!(m.contains("line 3") && m.contains("the same url"), "{m}");
+    let other = "[[remote_write]]\nurl = \"http://h:9090/other\"\n";
+    let m = parse(&format!("{one}{other}"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("give each a `name`"), "{m}");
+    let named = "[[remote_write]]\nurl = \"http://h:9090/other\"\nname = \"b\"\n";
+    assert_eq!(
+        parse(&format!("{one}{named}"), &[])
+            .unwrap()
+            .remote_write
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a_remote_write_error_never_shows_the_urls_path() {
+    let m = remote("url = \"http://10.0.0.1/secret-path\"\nbearer_token_file = \"/t\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(!m.contains("secret-path"), "{m}");
+}

@@ -158,6 +158,100 @@ fn retry_after(v: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Write};
+
+    /// A loopback server that answers each request with the next of
+    /// `answers` and hands back the heads it was sent.
+    fn server(answers: Vec<&'static str>) -> (String, std::sync::mpsc::Receiver<String>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/api/v1/write",
+            l.local_addr().unwrap().port()
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let (mut s, _) = l.accept().unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let (mut head, mut line, mut length) = (String::new(), String::new(), 0);
+                while r.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    head.push_str(&line);
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                std::io::Read::read_exact(&mut r, &mut body).unwrap();
+                tx.send(head).unwrap();
+                s.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        (url, rx)
+    }
+
+    fn settings(url: &str, token: Option<&std::path::Path>) -> RemoteWriteSettings {
+        let mut text = format!("url = \"{url}\"\n");
+        if let Some(t) = token {
+            text.push_str(&format!("bearer_token_file = \"{}\"\n", t.display()));
+        }
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn each_answer_means_what_remote_write_says_and_the_request_is_well_formed() {
+        let mut token = tempfile::NamedTempFile::new().unwrap();
+        token.write_all(b"s3cret\n").unwrap();
+        let (url, heads) = server(vec![
+            "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow",
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 13\r\nConnection: close\r\n\r\nout of bounds",
+        ]);
+        let c = Client::new(&settings(&url, Some(token.path()))).unwrap();
+        assert_eq!(c.send(b"x"), Outcome::Accepted);
+        let head = heads.recv().unwrap().to_ascii_lowercase();
+        for h in [
+            "post /api/v1/write http/1.1",
+            "content-encoding: snappy",
+            "content-type: application/x-protobuf",
+            "x-prometheus-remote-write-version: 0.1.0",
+            "authorization: bearer s3cret\r\n",
+        ] {
+            assert!(head.contains(h), "{h} not in {head}");
+        }
+        assert_eq!(
+            c.send(b"x"),
+            Outcome::Retry {
+                why: "429: slow".into(),
+                after: Some(Duration::from_secs(2))
+            }
+        );
+        assert!(matches!(c.send(b"x"), Outcome::Retry { after: None, .. }));
+        assert_eq!(
+            c.send(b"x"),
+            Outcome::Rejected {
+                why: "400: out of bounds".into()
+            }
+        );
+        // Nothing listens any more: a failure to retry, not a refusal.
+        assert!(matches!(c.send(b"x"), Outcome::Retry { .. }));
+    }
+
+    #[test]
+    fn an_empty_token_file_or_a_ca_file_without_certificates_stops_start_up() {
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let e = Client::new(&settings("http://127.0.0.1:9/w", Some(empty.path()))).err();
+        assert!(e.unwrap().contains("is empty"));
+        let mut s = settings("https://127.0.0.1:9/w", None);
+        s.tls_ca = Some(empty.path().to_path_buf());
+        assert!(
+            Client::new(&s)
+                .err()
+                .unwrap()
+                .contains("no PEM certificate")
+        );
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_dates_and_is_capped() {

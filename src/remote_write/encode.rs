@@ -4,7 +4,10 @@
 //! and network totals) are not in the history and are not pushed.
 
 use super::proto::{Label, Sample, TimeSeries, WriteRequest};
-use crate::domain::{Check, ServiceStatus};
+use crate::{
+    domain::{Check, ServiceStatus},
+    store::RolledHour,
+};
 use std::collections::BTreeMap;
 
 /// Samples of many checks, gathered per series.
@@ -118,6 +121,50 @@ impl Batch {
                     ms / 1000.0,
                 );
             }
+        }
+    }
+
+    /// Adds an hour of roll-ups (where the raw checks were purged): its
+    /// averages under the label `rollup="1h"`, so they are never taken for
+    /// a reading. Memory, swap and filesystems are rolled up as shares, so
+    /// they come as `_ratio` families of their own.
+    pub fn add_rolled(&mut self, h: &RolledHour) {
+        let at = h.last_at.timestamp_millis();
+        let mark = ("rollup", "1h");
+        for (name, v) in [
+            (
+                "hostwatch_cpu_usage_ratio",
+                h.cpu_percent.map(|p| p / 100.0),
+            ),
+            ("hostwatch_load1", h.load1),
+            (
+                "hostwatch_memory_used_ratio",
+                h.mem_percent.map(|p| p / 100.0),
+            ),
+            (
+                "hostwatch_swap_used_ratio",
+                h.swap_percent.map(|p| p / 100.0),
+            ),
+        ] {
+            if let Some(v) = v {
+                self.push(name, &[mark], at, v);
+            }
+        }
+        for (mount, p) in &h.disks {
+            self.push(
+                "hostwatch_filesystem_used_ratio",
+                &[("mountpoint", mount), mark],
+                at,
+                p / 100.0,
+            );
+        }
+        for (service, up) in &h.services {
+            self.push(
+                "hostwatch_service_up",
+                &[("service", service), mark],
+                at,
+                *up,
+            );
         }
     }
 

@@ -7,6 +7,8 @@ mod client;
 mod encode;
 mod proto;
 mod sender;
+#[cfg(test)]
+mod tests;
 
 use crate::{
     config::remote_write::RemoteWriteSettings,

@@ -27,13 +27,13 @@ pub(super) struct Sender {
 }
 
 /// A batch ready to go, kept across retries.
-struct Pending {
-    body: Vec<u8>,
-    samples: u64,
+pub(super) struct Pending {
+    pub body: Vec<u8>,
+    pub samples: u64,
     /// Where the cursor goes once it is answered.
-    next: Cursor,
+    pub next: Cursor,
     /// Fewer checks than asked for: the history is caught up after it.
-    last: bool,
+    pub last: bool,
 }
 
 /// What the sender says in the log: once per change, not per request.
@@ -161,21 +161,30 @@ impl Sender {
     /// it, if there is one. Checks older than `max_backlog` are
     /// stepped over, and so is a sample stamped at or before one already
     /// sent: a series' times only grow.
-    fn next_batch(&self, at: Cursor) -> Result<(Cursor, Option<Pending>), BatchError> {
+    pub(super) fn next_batch(&self, at: Cursor) -> Result<(Cursor, Option<Pending>), BatchError> {
         let r = &self.receiver;
         let mut cursor = at;
         let oldest_wanted =
             Utc::now() - chrono::Duration::from_std(r.max_backlog).unwrap_or_default();
-        if cursor.sent_until < oldest_wanted
-            && let Some((first, at)) = self.store.check_head(Some(oldest_wanted))?
-            && first > cursor.check_id + 1
-        {
-            let skipped = (first - cursor.check_id - 1) as u64;
-            tracing::warn!(receiver = %r.name, checks = skipped, until = %at, "remote write: checks older than max_backlog are not sent");
-            r.update(|g| g.checks_skipped += skipped);
-            cursor.check_id = first - 1;
+        if cursor.sent_until < oldest_wanted {
+            // The first check young enough, else past the newest: every
+            // check (and roll-up) before it is skipped.
+            let resume = match self.store.check_head(Some(oldest_wanted))? {
+                Some((first, _)) => first - 1,
+                None => self.store.check_head(None)?.map_or(0, |(id, _)| id),
+            };
+            if resume > cursor.check_id {
+                let skipped = (resume - cursor.check_id) as u64;
+                tracing::warn!(receiver = %r.name, checks = skipped, before = %oldest_wanted, "remote write: checks older than max_backlog are not sent");
+                r.update(|g| g.checks_skipped += skipped);
+                cursor.check_id = resume;
+            }
+            cursor.sent_until = oldest_wanted;
         }
         r.update(|g| g.cursor = Some(cursor));
+        if let Some(p) = self.rolled_batch(cursor)? {
+            return Ok((cursor, Some(p)));
+        }
         let checks = self.store.checks_after(cursor.check_id, BATCH_CHECKS)?;
         let Some(last) = checks.last() else {
             return Ok((cursor, None));
@@ -218,6 +227,40 @@ impl Sender {
         ))
     }
 
+    /// Where the raw checks after the cursor were purged (the receiver was
+    /// away longer than `storage.retention`), the hours' roll-ups in their
+    /// place, marked as such.
+    fn rolled_batch(&self, cursor: Cursor) -> Result<Option<Pending>, BatchError> {
+        let next_at = match self.store.check_after(cursor.check_id)? {
+            Some((_, at)) => at,
+            None => return Ok(None),
+        };
+        if next_at - cursor.sent_until < chrono::Duration::hours(1) {
+            return Ok(None);
+        }
+        let hours = self
+            .store
+            .rolled_hours(cursor.sent_until, next_at, BATCH_CHECKS)?;
+        let Some(last) = hours.last() else {
+            return Ok(None);
+        };
+        let mut batch = Batch::new(&self.instance);
+        for h in &hours {
+            batch.add_rolled(h);
+        }
+        let next = Cursor {
+            check_id: cursor.check_id,
+            sent_until: last.last_at,
+        };
+        let samples = batch.samples;
+        Ok(Some(Pending {
+            body: batch.encode()?,
+            samples,
+            next,
+            last: false,
+        }))
+    }
+
     /// Where a receiver starts: its stored cursor, or, for one new to this
     /// agent, the newest check (history from before it was configured is
     /// not sent: most receivers refuse samples that old).
@@ -252,7 +295,7 @@ impl Sender {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum BatchError {
+pub(super) enum BatchError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot compress a batch: {0}")]

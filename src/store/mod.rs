@@ -31,7 +31,7 @@ pub use history::{HistoryPoint, Resolution, ServicePoint};
 pub use jobs::{Job, JobEnd};
 pub use migrate::latest_version as schema_version;
 pub use notifications::{Notification, NotificationFilter, NotificationStatus};
-pub use remote_write::Cursor;
+pub use remote_write::{Cursor, RolledHour};
 pub use series::{MAX_RAW_ROWS, SeriesBucket};
 pub use silences::{MAX_ACTIVE_SILENCES, NewSilence, Silence};
 pub use summary::{ServiceAvailability, Stats, Summary};

@@ -140,8 +140,13 @@ sha256 = "{read}"
 name = "operator"
 scope = "control"
 sha256 = "{control}"
+# Nothing listens there: the problems strip shows it failing.
+[[remote_write]]
+name = "central"
+url = "http://127.0.0.1:{closed}/api/v1/write"
 "#,
             db = dir.join("hostwatch.db").display(),
+            closed = crate::helpers::prometheus::free_port(),
             read = hash(READ_TOKEN),
             control = hash(CONTROL_TOKEN),
         ),

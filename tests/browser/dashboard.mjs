@@ -428,6 +428,12 @@ async function loads(first) {
     parts.problems && (parts.problems.items.length > 0 ? parts.problems.items.every((t) => t) : /no problems/i.test(parts.problems.text)),
     `#problems lists problems or says "No problems" (${fmt(parts.problems)})`,
   );
+  // The agent pushes to a receiver that is not there (tests/api/dashboard.rs).
+  const failing = await page.waitForFunction(
+    () => [...document.querySelectorAll('#problems li.warn')].some((li) => /^Remote write to central fails since /.test(li.textContent)),
+    null, { timeout: 20000 },
+  ).then(() => true, () => false);
+  check(failing, '#problems lists the remote-write receiver that fails', () => fmt(parts.problems));
   const tileNames = ['cpu', 'memory', 'swap', 'load', 'disk:/'];
   check(
     tileNames.every((t) => parts.tiles[t] != null && parts.tiles[t] !== ''),

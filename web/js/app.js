@@ -130,6 +130,7 @@
     } },
     // Listing services probes each one: less often than the tiles.
     services: { every: 10e3, label: 'Reading services', run: () => HW.get('api/v1/services').then(HW.panels.showServices) },
+    receivers: { every: 15e3, label: 'Reading remote write', run: () => HW.get('api/v1/remote-write').then(HW.panels.showReceivers) },
     alerts: { every: 15e3, label: 'Reading alerts', run: () => Promise.all([
       HW.get('api/v1/alerts?state=firing&limit=100'), // every firing one, however old
       HW.get('api/v1/alerts?limit=20'),

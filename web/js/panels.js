@@ -7,7 +7,7 @@
   const el = HW.el;
 
   // The latest answers, which the problems strip is worked out from.
-  const S = (HW.state = { sampler: null, system: null, services: [], firing: [] });
+  const S = (HW.state = { sampler: null, system: null, services: [], firing: [], receivers: [] });
 
   const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
   const short = (v) => (v == null ? '–' : String(+v.toFixed(2)));
@@ -121,6 +121,14 @@
       }
     }
     if (S.sampler && S.sampler.storage_error) items.push(['bad', 'Checks are not being stored: ' + S.sampler.storage_error]);
+    // A receiver the history is pushed to that is not keeping up; what it
+    // missed is sent once it is back, so this is a warning, not a loss.
+    for (const r of S.receivers) {
+      const behind = ' (' + Math.round(r.backlog_seconds) + ' s of checks wait)';
+      if (r.state === 'failing') items.push(['warn', 'Remote write to ' + r.name + ' fails since ' + HW.when(r.failing_since) + behind]);
+      else if (r.state === 'rejecting') items.push(['bad', 'Remote write to ' + r.name + ' refuses samples since ' + HW.when(r.failing_since)]);
+      else if (r.state === 'behind') items.push(['warn', 'Remote write to ' + r.name + ' is catching up' + behind]);
+    }
 
     const ul = HW.$('#problems');
     ul.classList.toggle('none', items.length === 0);
@@ -159,6 +167,11 @@
     const health = s.healthy == null ? '' : (s.healthy ? 'healthy' : 'health probe failing') + (s.probe_ms != null ? ' (' + Math.round(s.probe_ms) + ' ms)' : '');
     cell(tr, 'detail', [managerText(s.manager), health, s.detail].filter(Boolean).join(' · '));
     return tr;
+  }
+
+  function showReceivers(answer) {
+    S.receivers = answer.receivers;
+    problems();
   }
 
   function showServices(list) {
@@ -298,5 +311,5 @@
     for (const t of document.querySelectorAll('#tiles .tile')) tiles.set(t.dataset.tile, t);
   }
 
-  HW.panels = { wire, showSampler, showSystem, systemStale, showServices, showProcesses, showAlerts, showAudit, auditNote };
+  HW.panels = { wire, showSampler, showSystem, systemStale, showServices, showReceivers, showProcesses, showAlerts, showAudit, auditNote };
 })();
