@@ -17,6 +17,7 @@ pub enum Outcome {
     },
     /// Refused for good (4xx other than 429): retrying would not help.
     Rejected {
+        status: u16,
         why: String,
     },
 }
@@ -125,7 +126,7 @@ impl Client {
             429 | 500..=599 => Outcome::Retry { why, after },
             // 3xx (no redirect is followed) and 4xx: this batch will not
             // be taken by asking again.
-            _ => Outcome::Rejected { why },
+            _ => Outcome::Rejected { status, why },
         }
     }
 }
@@ -231,6 +232,7 @@ mod tests {
         assert_eq!(
             c.send(b"x"),
             Outcome::Rejected {
+                status: 400,
                 why: "400: out of bounds".into()
             }
         );

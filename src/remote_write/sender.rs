@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 /// Checks per request: a day of 60 s checks is a few requests, and a
 /// request stays well under receivers' size limits (about 5,000 samples
 /// with a few mounts and services).
-const BATCH_CHECKS: u32 = 200;
+pub(super) const BATCH_CHECKS: u32 = 200;
 /// Waits between failed attempts double from the first to the last.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -34,6 +34,8 @@ pub(super) struct Pending {
     pub next: Cursor,
     /// Fewer checks than asked for: the history is caught up after it.
     pub last: bool,
+    /// Checks (or rolled hours) in it.
+    pub items: u32,
 }
 
 /// What the sender says in the log: once per change, not per request.
@@ -52,6 +54,11 @@ impl Sender {
         let mut pending: Option<Pending> = None;
         let mut backoff = FIRST_BACKOFF;
         let mut mood = Mood::Fine;
+        // Checks per batch. A receiver answers a batch as a whole, and
+        // Prometheus refuses one with a single sample older than its head
+        // (about an hour): a refused batch is sent again in halves, down
+        // to one check, so that only what it will never take is lost.
+        let mut limit = BATCH_CHECKS;
         loop {
             if shutdown.is_cancelled() {
                 return;
@@ -59,7 +66,7 @@ impl Sender {
             if pending.is_none() {
                 let t = Arc::clone(&this);
                 let at = cursor;
-                match tokio::task::spawn_blocking(move || t.next_batch(at)).await {
+                match tokio::task::spawn_blocking(move || t.next_batch(at, limit)).await {
                     Ok(Ok((c, p))) => {
                         cursor = c;
                         pending = p;
@@ -96,9 +103,20 @@ impl Sender {
                 ..p
             };
             let r = &this.receiver;
+            if let Outcome::Rejected { status: 400, .. } = outcome
+                && p.items > 1
+            {
+                limit = (p.items / 2).max(1);
+                continue;
+            }
             match outcome {
                 Outcome::Accepted | Outcome::Rejected { .. } => {
-                    if let Outcome::Rejected { why } = &outcome {
+                    limit = if matches!(outcome, Outcome::Accepted) {
+                        (limit * 2).min(BATCH_CHECKS)
+                    } else {
+                        limit
+                    };
+                    if let Outcome::Rejected { why, .. } = &outcome {
                         if mood != Mood::Rejecting {
                             tracing::warn!(receiver = %r.name, error = %why, samples = p.samples, "remote write: the receiver refused a batch; it is counted as rejected and not sent again (further refusals are counted, not logged)");
                         }
@@ -110,7 +128,7 @@ impl Sender {
                     let now = Utc::now();
                     r.update(|g| {
                         match &outcome {
-                            Outcome::Rejected { why } => {
+                            Outcome::Rejected { why, .. } => {
                                 g.samples_rejected += p.samples;
                                 g.last_error = Some(why.clone());
                                 g.failing_since.get_or_insert(now);
@@ -161,7 +179,11 @@ impl Sender {
     /// it, if there is one. Checks older than `max_backlog` are
     /// stepped over, and so is a sample stamped at or before one already
     /// sent: a series' times only grow.
-    pub(super) fn next_batch(&self, at: Cursor) -> Result<(Cursor, Option<Pending>), BatchError> {
+    pub(super) fn next_batch(
+        &self,
+        at: Cursor,
+        limit: u32,
+    ) -> Result<(Cursor, Option<Pending>), BatchError> {
         let r = &self.receiver;
         let mut cursor = at;
         let oldest_wanted =
@@ -182,10 +204,10 @@ impl Sender {
             cursor.sent_until = oldest_wanted;
         }
         r.update(|g| g.cursor = Some(cursor));
-        if let Some(p) = self.rolled_batch(cursor)? {
+        if let Some(p) = self.rolled_batch(cursor, limit)? {
             return Ok((cursor, Some(p)));
         }
-        let checks = self.store.checks_after(cursor.check_id, BATCH_CHECKS)?;
+        let checks = self.store.checks_after(cursor.check_id, limit)?;
         let Some(last) = checks.last() else {
             return Ok((cursor, None));
         };
@@ -207,7 +229,7 @@ impl Sender {
             tracing::info!(receiver = %r.name, checks = stepped, "remote write: checks stamped before what was already sent (the clock stepped back) are not sent");
             r.update(|g| g.checks_skipped += stepped);
         }
-        let last = checks.len() < BATCH_CHECKS as usize;
+        let last = checks.len() < limit as usize;
         if batch.is_empty() {
             // Nothing to send: step over, and keep it.
             self.store.save_remote_write_cursor(&self.key, next)?;
@@ -223,6 +245,7 @@ impl Sender {
                 samples,
                 next,
                 last,
+                items: checks.len() as u32,
             }),
         ))
     }
@@ -230,7 +253,7 @@ impl Sender {
     /// Where the raw checks after the cursor were purged (the receiver was
     /// away longer than `storage.retention`), the hours' roll-ups in their
     /// place, marked as such.
-    fn rolled_batch(&self, cursor: Cursor) -> Result<Option<Pending>, BatchError> {
+    fn rolled_batch(&self, cursor: Cursor, limit: u32) -> Result<Option<Pending>, BatchError> {
         let next_at = match self.store.check_after(cursor.check_id)? {
             Some((_, at)) => at,
             None => return Ok(None),
@@ -238,9 +261,7 @@ impl Sender {
         if next_at - cursor.sent_until < chrono::Duration::hours(1) {
             return Ok(None);
         }
-        let hours = self
-            .store
-            .rolled_hours(cursor.sent_until, next_at, BATCH_CHECKS)?;
+        let hours = self.store.rolled_hours(cursor.sent_until, next_at, limit)?;
         let Some(last) = hours.last() else {
             return Ok(None);
         };
@@ -258,6 +279,7 @@ impl Sender {
             samples,
             next,
             last: false,
+            items: hours.len() as u32,
         }))
     }
 

@@ -6,7 +6,7 @@ use super::{
     Receiver,
     client::Client,
     proto::WriteRequest,
-    sender::{Pending, Sender},
+    sender::{BATCH_CHECKS, Pending, Sender},
 };
 use crate::{
     generate::{Generator, Shape},
@@ -89,7 +89,7 @@ fn checks_older_than_max_backlog_are_skipped_and_counted() {
         20,
     );
     let s = sender(&store, 7);
-    let (_, p) = s.next_batch(START).unwrap();
+    let (_, p) = s.next_batch(START, BATCH_CHECKS).unwrap();
     let req = decode(&p.unwrap());
     let sent = times(&req, "hostwatch_check_duration_seconds");
     assert_eq!(sent.len(), 20);
@@ -115,7 +115,7 @@ fn where_raw_checks_were_purged_their_hours_roll_ups_go_first_marked_as_such() {
         .unwrap();
     drop(c);
     let s = sender(&store, 7);
-    let (at, p) = s.next_batch(START).unwrap();
+    let (at, p) = s.next_batch(START, BATCH_CHECKS).unwrap();
     let p = p.unwrap();
     let req = decode(&p);
     // Three (or four, by where the hours fall) rolled hours, every series marked.
@@ -133,7 +133,7 @@ fn where_raw_checks_were_purged_their_hours_roll_ups_go_first_marked_as_such() {
         "the raw checks are still to come"
     );
     // Then the raw checks, after the roll-ups.
-    let (_, p) = s.next_batch(p.next).unwrap();
+    let (_, p) = s.next_batch(p.next, BATCH_CHECKS).unwrap();
     let req = decode(&p.unwrap());
     let raw = times(&req, "hostwatch_check_duration_seconds");
     assert_eq!(raw.len(), 5);
@@ -163,7 +163,7 @@ fn a_check_stamped_before_what_was_sent_is_stepped_over() {
         2,
     );
     let s = sender(&store, 7);
-    let (_, p) = s.next_batch(START).unwrap();
+    let (_, p) = s.next_batch(START, BATCH_CHECKS).unwrap();
     let p = p.unwrap();
     let sent = times(&decode(&p), "hostwatch_load1");
     assert_eq!(sent.len(), 3, "{sent:?}");

@@ -405,3 +405,74 @@ fn a_sigkill_in_the_middle_of_a_replay_resumes_from_the_cursor_with_nothing_lost
     signal(&agent.0[0], rustix::process::Signal::TERM);
     assert!(wait_exit(&mut agent.0[0], Duration::from_secs(10)).success());
 }
+
+#[test]
+fn a_prometheus_that_refuses_samples_older_than_its_head_keeps_every_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hostwatch.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostwatch"))
+        .args(["generate", "--days", "1", "--interval", "60s", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let prom_port = free_port();
+    let url = format!("http://127.0.0.1:{prom_port}/api/v1/write");
+    hostwatch::store::Store::open(&db)
+        .unwrap()
+        .save_remote_write_cursor(
+            &url,
+            hostwatch::store::Cursor {
+                check_id: 0,
+                sent_until: DateTime::<Utc>::UNIX_EPOCH,
+            },
+        )
+        .unwrap();
+    // A Prometheus whose newest block ends an hour ago (backfilled, as
+    // after its first compactions): it refuses any sample older than that.
+    let data = dir.path().join("data");
+    let now = Utc::now().timestamp_millis();
+    let (first, last) = (now - 4 * 3_600_000, now - 3_600_000);
+    let mut om = "# HELP backfill One a minute.\n# TYPE backfill gauge\n".to_owned();
+    for t in (first..last).step_by(60_000) {
+        om.push_str(&format!("backfill 1 {}\n", t as f64 / 1000.0));
+    }
+    om.push_str("# EOF\n");
+    let om_path = dir.path().join("backfill.om");
+    std::fs::write(&om_path, om).unwrap();
+    let made = std::process::Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om_path)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let boundary = (first..last).step_by(60_000).last().unwrap();
+    let prom = Prometheus::start(
+        &prometheus_config(dir.path(), None),
+        &data,
+        prom_port,
+        &["--web.enable-remote-write-receiver"],
+    );
+    let (agent, port, _log) =
+        start_with_config(&agent_config(dir.path(), &[("p", prom_port)], "7d"));
+    let _agent = Reaped(vec![agent]);
+    let r = wait_for(port, "p", Duration::from_secs(120), |r| {
+        caught_up(r) && r["samples_rejected"].as_u64().unwrap() > 0
+    });
+    let until = millis(&r["sent_until"]);
+    let taken: Vec<i64> = checks(port, boundary - 600_000, until + 1)
+        .iter()
+        .map(|k| millis(&k["taken_at"]))
+        .collect();
+    let window = Duration::from_millis((until - boundary + 600_000) as u64);
+    let pushed = samples(&prom, "hostwatch_check_duration_seconds", window, until);
+    let newer: Vec<i64> = taken.iter().copied().filter(|t| *t > boundary).collect();
+    assert!(
+        newer.len() >= 55,
+        "{} checks after the boundary",
+        newer.len()
+    );
+    assert!(taken.len() > newer.len(), "no check before the boundary");
+    assert_eq!(pushed.keys().copied().collect::<Vec<_>>(), newer, "{r}");
+}
