@@ -79,7 +79,7 @@ impl Settings {
         }
         let mut names = HashSet::new();
         let mut urls = HashSet::new();
-        for r in &self.remote_write {
+        for (i, r) in self.remote_write.iter().enumerate() {
             let at = lines.of(r);
             let r = r.get_ref();
             super::remote_write::remote_write(r)
@@ -89,10 +89,10 @@ impl Settings {
                     "line {at}: [[remote_write]] the same url is given twice"
                 ));
             }
-            if !names.insert(r.shown_name()) {
+            if !names.insert(r.shown_name(i)) {
                 return Err(format!(
-                    "line {at}: [[remote_write]] two receivers are named '{}': give each a `name`",
-                    r.shown_name()
+                    "line {at}: [[remote_write]] two receivers are named '{}'",
+                    r.shown_name(i)
                 ));
             }
         }

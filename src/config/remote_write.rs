@@ -12,8 +12,9 @@ pub struct RemoteWriteSettings {
     /// The receiver's write endpoint, e.g.
     /// `http://prometheus:9090/api/v1/write`.
     pub url: String,
-    /// How `/metrics`, the API and the log name it; `scheme://host:port`
-    /// when unset (never the path, which may be a secret).
+    /// How `/metrics`, the API and the log name it; `receiver-N` (its
+    /// place in the config, from 1) when unset: the name is shown to
+    /// public reads, the receiver's address is not.
     pub name: Option<String>,
     pub bearer_token_file: Option<PathBuf>,
     pub basic_auth: Option<BasicAuth>,
@@ -48,19 +49,11 @@ fn thirty_seconds() -> Duration {
 }
 
 impl RemoteWriteSettings {
-    /// The name shown for this receiver.
-    pub fn shown_name(&self) -> String {
-        match &self.name {
-            Some(n) => n.clone(),
-            None => url::Url::parse(&self.url)
-                .ok()
-                .and_then(|u| {
-                    let host = u.host_str()?.to_owned();
-                    let port = u.port_or_known_default()?;
-                    Some(format!("{}://{host}:{port}", u.scheme()))
-                })
-                .unwrap_or_else(|| shown_url(&self.url)),
-        }
+    /// The name shown for the `index`th receiver (from 0).
+    pub fn shown_name(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("receiver-{}", index + 1))
     }
 }
 

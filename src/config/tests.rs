@@ -516,13 +516,13 @@ fn a_remote_write_receiver_takes_the_spec_defaults_and_is_named_by_its_origin() 
     assert_eq!(r.interval, Duration::from_secs(15));
     assert_eq!(r.max_backlog, Duration::from_secs(7 * 86_400));
     assert_eq!(r.timeout, Duration::from_secs(30));
-    assert_eq!(r.shown_name(), "http://127.0.0.1:9090");
+    assert_eq!(r.shown_name(0), "receiver-1");
     let s = remote(
         "url = \"https://m.example/api/v1/push\"\nname = \"mimir\"\ninterval = \"1m\"\n\
          basic_auth = { username = \"u\", password_file = \"/p\" }\n",
     )
     .unwrap();
-    assert_eq!(s.remote_write[0].get_ref().shown_name(), "mimir");
+    assert_eq!(s.remote_write[0].get_ref().shown_name(0), "mimir");
 }
 
 #[test]
@@ -566,19 +566,20 @@ fn two_receivers_need_two_urls_and_two_names() {
     let one = "[[remote_write]]\nurl = \"http://h:9090/api/v1/write\"\n";
     let m = parse(&format!("{one}{one}"), &[]).unwrap_err().to_string();
     assert!(m.contains("line 3") && m.contains("the same url"), "{m}");
-    let other = "[[remote_write]]\nurl = \"http://h:9090/other\"\n";
-    let m = parse(&format!("{one}{other}"), &[])
+    let named = |path: &str, name: &str| {
+        format!("[[remote_write]]\nurl = \"http://h:9090/{path}\"\nname = \"{name}\"\n")
+    };
+    let m = parse(&format!("{}{}", named("a", "x"), named("b", "x")), &[])
         .unwrap_err()
         .to_string();
-    assert!(m.contains("give each a `name`"), "{m}");
-    let named = "[[remote_write]]\nurl = \"http://h:9090/other\"\nname = \"b\"\n";
-    assert_eq!(
-        parse(&format!("{one}{named}"), &[])
-            .unwrap()
-            .remote_write
-            .len(),
-        2
-    );
+    assert!(m.contains("two receivers are named 'x'"), "{m}");
+    // Unnamed, each is named by its place.
+    let other = "[[remote_write]]\nurl = \"http://h:9090/other\"\n";
+    let s = parse(&format!("{one}{other}"), &[]).unwrap();
+    let names: Vec<String> = (0..2)
+        .map(|i| s.remote_write[i].get_ref().shown_name(i))
+        .collect();
+    assert_eq!(names, ["receiver-1", "receiver-2"]);
 }
 
 #[test]

@@ -31,6 +31,9 @@ pub struct Client {
     agent: ureq::Agent,
     url: String,
     authorization: Option<String>,
+    /// What an error text must not repeat: the URL's path and query, the
+    /// token or password.
+    secrets: Vec<String>,
 }
 
 impl Client {
@@ -56,11 +59,24 @@ impl Client {
                 RootCerts::from(certs)
             }
         };
+        let mut secrets = Vec::new();
+        if let Ok(u) = url::Url::parse(&s.url) {
+            let rest = &u[url::Position::BeforePath..];
+            if rest.len() > 1 {
+                secrets.push(rest.to_owned());
+            }
+        }
         let authorization = if let Some(f) = &s.bearer_token_file {
-            Some(format!("Bearer {}", secret(f, "bearer_token_file")?))
+            let token = secret(f, "bearer_token_file")?;
+            secrets.push(token.clone());
+            Some(format!("Bearer {token}"))
         } else if let Some(b) = &s.basic_auth {
             use base64::Engine as _;
+            if b.username.contains(':') || b.username.chars().any(char::is_control) {
+                return Err("basic_auth username: no ':' and no control characters".into());
+            }
             let password = secret(&b.password_file, "password_file")?;
+            secrets.push(password.clone());
             let pair = format!("{}:{password}", b.username);
             Some(format!(
                 "Basic {}",
@@ -84,6 +100,7 @@ impl Client {
             agent,
             url: s.url.clone(),
             authorization,
+            secrets,
         })
     }
 
@@ -101,7 +118,7 @@ impl Client {
             Ok(a) => a,
             Err(e) => {
                 return Outcome::Retry {
-                    why: crate::config::scrub(&e.to_string()),
+                    why: self.shown(&e.to_string()),
                     after: None,
                 };
             }
@@ -115,19 +132,37 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(retry_after);
-        let mut text = String::new();
+        let mut text = Vec::new();
         let _ = answer
             .body_mut()
             .as_reader()
             .take(MAX_ERROR_TEXT)
-            .read_to_string(&mut text);
-        let why = crate::config::scrub(&format!("{status}: {}", text.trim()));
+            .read_to_end(&mut text);
+        let why = self.shown(&format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&text).trim()
+        ));
         match status {
-            429 | 500..=599 => Outcome::Retry { why, after },
-            // 3xx (no redirect is followed) and 4xx: this batch will not
-            // be taken by asking again.
+            // A redirect (none is followed), a timeout, too many requests,
+            // the receiver's own trouble: the same batch goes again.
+            300..=399 | 408 | 429 | 500..=599 => Outcome::Retry { why, after },
+            // The rest of 4xx: this batch will not be taken by asking again.
             _ => Outcome::Rejected { status, why },
         }
+    }
+}
+
+impl Client {
+    /// `text` fit for the log and the API: one line, no URL but its
+    /// origin, none of the secrets.
+    fn shown(&self, text: &str) -> String {
+        let mut t = crate::config::scrub(text);
+        for s in &self.secrets {
+            t = t.replace(s.as_str(), "…");
+        }
+        t.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
     }
 }
 
@@ -137,6 +172,13 @@ fn secret(path: &std::path::Path, what: &str) -> Result<String, String> {
     let text = text.trim_end_matches(['\r', '\n']);
     if text.is_empty() {
         return Err(format!("{what} {} is empty", path.display()));
+    }
+    // It goes into a header: one line of visible characters.
+    if text.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} {} holds a control character or a second line",
+            path.display()
+        ));
     }
     Ok(text.to_owned())
 }
@@ -238,6 +280,43 @@ mod tests {
         );
         // Nothing listens any more: a failure to retry, not a refusal.
         assert!(matches!(c.send(b"x"), Outcome::Retry { .. }));
+    }
+
+    #[test]
+    fn redirects_and_timeouts_are_retried_and_no_error_text_repeats_a_secret() {
+        let mut token = tempfile::NamedTempFile::new().unwrap();
+        token.write_all(b"tok-123\n").unwrap();
+        let (url, _heads) = server(vec![
+            "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://elsewhere/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 46\r\nConnection: close\r\n\r\nno /api/v1/write?k=s3 for tok-123\n\x1b[31mred",
+        ]);
+        let c = Client::new(&settings(&format!("{url}?k=s3"), Some(token.path()))).unwrap();
+        let o = c.send(b"x");
+        assert!(matches!(o, Outcome::Retry { .. }), "{o:?}");
+        assert!(matches!(c.send(b"x"), Outcome::Retry { .. }));
+        let Outcome::Rejected { status: 404, why } = c.send(b"x") else {
+            panic!("a 404 is a refusal");
+        };
+        assert!(
+            !why.contains("write?k=s3") && !why.contains("tok-123"),
+            "{why}"
+        );
+        assert!(!why.chars().any(char::is_control), "{why:?}");
+    }
+
+    #[test]
+    fn a_token_of_two_lines_or_a_username_with_a_colon_stops_start_up() {
+        let mut two = tempfile::NamedTempFile::new().unwrap();
+        two.write_all(b"one\ntwo\n").unwrap();
+        let e = Client::new(&settings("http://127.0.0.1:9/w", Some(two.path()))).err();
+        assert!(e.unwrap().contains("second line"));
+        let mut s = settings("http://127.0.0.1:9/w", None);
+        s.basic_auth = Some(crate::config::remote_write::BasicAuth {
+            username: "a:b".into(),
+            password_file: two.path().to_path_buf(),
+        });
+        assert!(Client::new(&s).err().unwrap().contains("username"));
     }
 
     #[test]

@@ -125,6 +125,12 @@ pub enum ReceiverState {
     Rejecting,
 }
 
+/// How the store knows a receiver: the SHA-256 of its URL, hex, so that a
+/// secret in the URL's path is not written to the database.
+pub fn cursor_key(url: &str) -> String {
+    hex::encode(crate::tokens::sha256(url))
+}
+
 impl RemoteWrite {
     /// Starts one sender per receiver; a token or CA file that cannot be
     /// read stops start-up, naming the receiver.
@@ -136,8 +142,8 @@ impl RemoteWrite {
         let instance = crate::collect::host_name().unwrap_or_else(|| "localhost".into());
         let mut receivers = Vec::new();
         let mut tasks = Vec::new();
-        for s in settings {
-            let name = s.shown_name();
+        for (i, s) in settings.iter().enumerate() {
+            let name = s.shown_name(i);
             let client = client::Client::new(s).map_err(|message| RemoteWriteError {
                 name: name.clone(),
                 message,
@@ -153,7 +159,7 @@ impl RemoteWrite {
                 receiver: Arc::clone(&receiver),
                 client: Arc::new(client),
                 store: Arc::clone(store),
-                key: s.url.clone(),
+                key: cursor_key(&s.url),
                 instance: instance.clone(),
             };
             // Read before the API serves, so that it never shows a

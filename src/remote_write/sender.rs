@@ -13,6 +13,10 @@ use tokio_util::sync::CancellationToken;
 /// request stays well under receivers' size limits (about 5,000 samples
 /// with a few mounts and services).
 pub(super) const BATCH_CHECKS: u32 = 200;
+/// Samples per request at most, however many mounts and services a check
+/// has: receivers bound a request's size (Mimir and Prometheus' own
+/// senders use a few thousand).
+const BATCH_SAMPLES: u64 = 10_000;
 /// Waits between failed attempts double from the first to the last.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -74,7 +78,9 @@ impl Sender {
                     Ok(Err(e)) => {
                         tracing::warn!(receiver = %this.receiver.name, error = %e, "remote write: cannot read the history");
                     }
-                    Err(_) => {}
+                    Err(e) => {
+                        tracing::error!(receiver = %this.receiver.name, error = %e, "remote write: reading the history failed");
+                    }
                 }
             }
             let Some(p) = pending.take() else {
@@ -103,7 +109,9 @@ impl Sender {
                 ..p
             };
             let r = &this.receiver;
-            if let Outcome::Rejected { status: 400, .. } = outcome
+            if let Outcome::Rejected {
+                status: 400 | 413, ..
+            } = outcome
                 && p.items > 1
             {
                 limit = (p.items / 2).max(1);
@@ -164,7 +172,8 @@ impl Sender {
                         g.failing_since.get_or_insert(now);
                         g.rejecting = false;
                     });
-                    let wait = after.unwrap_or_else(|| jitter(backoff));
+                    // A receiver's `Retry-After: 0` does not make a busy loop.
+                    let wait = after.map_or_else(|| jitter(backoff), |a| a.max(FIRST_BACKOFF));
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     pending = Some(p);
                     if sleep(wait, &shutdown).await {
@@ -186,8 +195,18 @@ impl Sender {
     ) -> Result<(Cursor, Option<Pending>), BatchError> {
         let r = &self.receiver;
         let mut cursor = at;
-        let oldest_wanted =
-            Utc::now() - chrono::Duration::from_std(r.max_backlog).unwrap_or_default();
+        // The history's ids start again at 1 once retention has emptied
+        // it (the host was off, or the sampler stopped, that long).
+        if let Some((newest, _)) = self.store.check_head(None)?
+            && newest < cursor.check_id
+        {
+            tracing::info!(receiver = %r.name, "remote write: the history starts again (its ids were reused); sending from its start");
+            cursor.check_id = 0;
+        }
+        // The earliest the time may be: a clock stepped forward does not
+        // skip a backlog that is young enough.
+        let oldest_wanted = crate::clock::now().earliest()
+            - chrono::Duration::from_std(r.max_backlog).unwrap_or_default();
         if cursor.sent_until < oldest_wanted {
             // The first check young enough, else past the newest: every
             // check (and roll-up) before it is skipped.
@@ -208,16 +227,22 @@ impl Sender {
             return Ok((cursor, Some(p)));
         }
         let checks = self.store.checks_after(cursor.check_id, limit)?;
-        let Some(last) = checks.last() else {
+        if checks.is_empty() {
             return Ok((cursor, None));
-        };
+        }
         let mut batch = Batch::new(&self.instance);
         let mut next = Cursor {
-            check_id: last.id.unwrap_or(cursor.check_id),
+            check_id: cursor.check_id,
             sent_until: cursor.sent_until,
         };
         let mut stepped = 0;
+        let mut taken = 0;
         for k in &checks {
+            if batch.samples >= BATCH_SAMPLES {
+                break;
+            }
+            taken += 1;
+            next.check_id = k.id.unwrap_or(next.check_id);
             if k.taken_at <= next.sent_until {
                 stepped += 1;
                 continue;
@@ -229,7 +254,7 @@ impl Sender {
             tracing::info!(receiver = %r.name, checks = stepped, "remote write: checks stamped before what was already sent (the clock stepped back) are not sent");
             r.update(|g| g.checks_skipped += stepped);
         }
-        let last = checks.len() < limit as usize;
+        let last = checks.len() < limit as usize && taken == checks.len();
         if batch.is_empty() {
             // Nothing to send: step over, and keep it.
             self.store.save_remote_write_cursor(&self.key, next)?;
@@ -245,7 +270,7 @@ impl Sender {
                 samples,
                 next,
                 last,
-                items: checks.len() as u32,
+                items: taken as u32,
             }),
         ))
     }

@@ -30,7 +30,7 @@ fn sender(store: &Arc<Store>, max_backlog_days: u64) -> Sender {
         }),
         client: Arc::new(Client::new(&settings).unwrap()),
         store: Arc::clone(store),
-        key: settings.url,
+        key: super::cursor_key(&settings.url),
         instance: "test".into(),
     }
 }
@@ -170,4 +170,33 @@ fn a_check_stamped_before_what_was_sent_is_stepped_over() {
     assert!(sent.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(s.receiver.progress().checks_skipped, 1);
     assert_eq!(p.next.check_id, 4);
+}
+
+#[test]
+fn a_batch_holds_a_bounded_number_of_samples_however_many_mounts_a_check_has() {
+    let (_dir, store) = store();
+    let mut g = Generator::new(
+        1,
+        Shape {
+            mounts: 100,
+            services: 1,
+            processes: 1,
+        },
+    );
+    let now = Utc::now();
+    let checks: Vec<_> = (0..50)
+        .map(|i| g.check_at(now - Duration::seconds(60 - i)))
+        .collect();
+    store.insert_checks(&checks).unwrap();
+    let s = sender(&store, 7);
+    let (_, p) = s.next_batch(START, BATCH_CHECKS).unwrap();
+    let p = p.unwrap();
+    assert!(p.samples <= 10_000 + 400, "{}", p.samples);
+    assert!(p.items < 50 && !p.last, "{} checks", p.items);
+    // The next batch goes on from the check after the last one sent.
+    let sent = times(&decode(&p), "hostwatch_check_duration_seconds");
+    let (_, q) = s.next_batch(p.next, BATCH_CHECKS).unwrap();
+    let next = times(&decode(&q.unwrap()), "hostwatch_check_duration_seconds");
+    assert_eq!(sent.len() as u32, p.items);
+    assert!(next[0] > *sent.last().unwrap());
 }

@@ -87,12 +87,13 @@ impl Store {
         })
     }
 
-    pub fn remote_write_cursor(&self, url: &str) -> Result<Option<Cursor>> {
+    /// `receiver`: `remote_write::cursor_key` of its URL.
+    pub fn remote_write_cursor(&self, receiver: &str) -> Result<Option<Cursor>> {
         self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT check_id, sent_until FROM remote_write_cursors WHERE url = ?1",
+                "SELECT check_id, sent_until FROM remote_write_cursors WHERE receiver = ?1",
             )?
-            .query_row([url], |r| {
+            .query_row([receiver], |r| {
                 Ok(Cursor {
                     check_id: r.get(0)?,
                     sent_until: millis_to_time(r.get(1)?),
@@ -102,16 +103,16 @@ impl Store {
         })
     }
 
-    pub fn save_remote_write_cursor(&self, url: &str, cursor: Cursor) -> Result<()> {
+    pub fn save_remote_write_cursor(&self, receiver: &str, cursor: Cursor) -> Result<()> {
         self.write(|c| {
             c.prepare_cached(
-                "INSERT INTO remote_write_cursors (url, check_id, sent_until, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (url) DO UPDATE SET \
+                "INSERT INTO remote_write_cursors (receiver, check_id, sent_until, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (receiver) DO UPDATE SET \
                  check_id = excluded.check_id, sent_until = excluded.sent_until, \
                  updated_at = excluded.updated_at",
             )?
             .execute(params![
-                url,
+                receiver,
                 cursor.check_id,
                 cursor.sent_until.timestamp_millis(),
                 Utc::now().timestamp_millis()

@@ -341,7 +341,9 @@ fn a_sigkill_in_the_middle_of_a_replay_resumes_from_the_cursor_with_nothing_lost
             check_id: 0,
             sent_until: DateTime::<Utc>::UNIX_EPOCH,
         };
-        store.save_remote_write_cursor(&url, cursor).unwrap();
+        store
+            .save_remote_write_cursor(&hostwatch::remote_write::cursor_key(&url), cursor)
+            .unwrap();
         let (_, last) = store.check_head(None).unwrap().unwrap();
         (store.count_checks().unwrap(), last.timestamp_millis())
     };
@@ -372,7 +374,7 @@ fn a_sigkill_in_the_middle_of_a_replay_resumes_from_the_cursor_with_nothing_lost
     let _ = wait_exit(&mut agent.0[0], Duration::from_secs(10));
     let cursor = hostwatch::store::Store::open(&db)
         .unwrap()
-        .remote_write_cursor(&url)
+        .remote_write_cursor(&hostwatch::remote_write::cursor_key(&url))
         .unwrap()
         .unwrap();
     assert!(
@@ -421,7 +423,7 @@ fn a_prometheus_that_refuses_samples_older_than_its_head_keeps_every_newer_one()
     hostwatch::store::Store::open(&db)
         .unwrap()
         .save_remote_write_cursor(
-            &url,
+            &hostwatch::remote_write::cursor_key(&url),
             hostwatch::store::Cursor {
                 check_id: 0,
                 sent_until: DateTime::<Utc>::UNIX_EPOCH,
