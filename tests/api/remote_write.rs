@@ -121,6 +121,35 @@ fn prometheus_config(dir: &Path, out_of_order_window: Option<&str>) -> std::path
     path
 }
 
+/// `days` of 60 s checks in `db` that the receiver at `prom_port` has not
+/// seen, its cursor at their start; the count and the newest one's time.
+fn missed_history(db: &Path, days: u32, prom_port: u16) -> (u64, i64) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostwatch"))
+        .args([
+            "generate",
+            "--days",
+            &days.to_string(),
+            "--interval",
+            "60s",
+            "--db",
+        ])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let store = hostwatch::store::Store::open(db).unwrap();
+    let cursor = hostwatch::store::Cursor {
+        check_id: 0,
+        sent_until: DateTime::<Utc>::UNIX_EPOCH,
+    };
+    let url = format!("http://127.0.0.1:{prom_port}/api/v1/write");
+    store
+        .save_remote_write_cursor(&hostwatch::remote_write::cursor_key(&url), cursor)
+        .unwrap();
+    let (_, last) = store.check_head(None).unwrap().unwrap();
+    (store.count_checks().unwrap(), last.timestamp_millis())
+}
+
 fn millis(t: &Value) -> i64 {
     t.as_str()
         .unwrap()
@@ -326,27 +355,10 @@ fn every_check_reaches_prometheus_live_and_after_an_outage_beside_a_receiver_tha
 fn a_sigkill_in_the_middle_of_a_replay_resumes_from_the_cursor_with_nothing_lost() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hostwatch.db");
-    // Two weeks of 60 s checks the receiver has not seen, its cursor at the start.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostwatch"))
-        .args(["generate", "--days", "14", "--interval", "60s", "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    // Two weeks of 60 s checks the receiver has not seen.
     let prom_port = free_port();
     let url = format!("http://127.0.0.1:{prom_port}/api/v1/write");
-    let (generated, last_generated) = {
-        let store = hostwatch::store::Store::open(&db).unwrap();
-        let cursor = hostwatch::store::Cursor {
-            check_id: 0,
-            sent_until: DateTime::<Utc>::UNIX_EPOCH,
-        };
-        store
-            .save_remote_write_cursor(&hostwatch::remote_write::cursor_key(&url), cursor)
-            .unwrap();
-        let (_, last) = store.check_head(None).unwrap().unwrap();
-        (store.count_checks().unwrap(), last.timestamp_millis())
-    };
+    let (generated, last_generated) = missed_history(&db, 14, prom_port);
     assert!(generated >= 20_000, "{generated}");
     // What an operator sets for outages longer than Prometheus' head.
     let prom_config = prometheus_config(dir.path(), Some("15d"));
@@ -412,24 +424,8 @@ fn a_sigkill_in_the_middle_of_a_replay_resumes_from_the_cursor_with_nothing_lost
 fn a_prometheus_that_refuses_samples_older_than_its_head_keeps_every_newer_one() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hostwatch.db");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostwatch"))
-        .args(["generate", "--days", "1", "--interval", "60s", "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
     let prom_port = free_port();
-    let url = format!("http://127.0.0.1:{prom_port}/api/v1/write");
-    hostwatch::store::Store::open(&db)
-        .unwrap()
-        .save_remote_write_cursor(
-            &hostwatch::remote_write::cursor_key(&url),
-            hostwatch::store::Cursor {
-                check_id: 0,
-                sent_until: DateTime::<Utc>::UNIX_EPOCH,
-            },
-        )
-        .unwrap();
+    missed_history(&db, 1, prom_port);
     // A Prometheus whose newest block ends an hour ago (backfilled, as
     // after its first compactions): it refuses any sample older than that.
     let data = dir.path().join("data");
