@@ -133,6 +133,10 @@ impl Sender {
                         tracing::info!(receiver = %r.name, "remote write: the receiver takes samples again");
                         mood = Mood::Fine;
                     }
+                    // Stored first: what the API shows as sent is what a
+                    // restart resumes after.
+                    this.save(p.next).await;
+                    cursor = p.next;
                     let now = Utc::now();
                     r.update(|g| {
                         match &outcome {
@@ -152,8 +156,6 @@ impl Sender {
                         }
                         g.cursor = Some(p.next);
                     });
-                    cursor = p.next;
-                    this.save(p.next).await;
                     backoff = FIRST_BACKOFF;
                     if p.last && sleep(r.interval, &shutdown).await {
                         return;

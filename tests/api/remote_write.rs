@@ -474,3 +474,128 @@ fn a_prometheus_that_refuses_samples_older_than_its_head_keeps_every_newer_one()
     assert!(taken.len() > newer.len(), "no check before the boundary");
     assert_eq!(pushed.keys().copied().collect::<Vec<_>>(), newer, "{r}");
 }
+
+#[test]
+fn https_with_basic_auth_reaches_prometheus_and_a_wrong_password_is_refused_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    crate::helpers::smtp::make_cert(&certs);
+    let hashed = std::process::Command::new("htpasswd")
+        .args(["-nbB", "agent", "right-password"])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run htpasswd (apache2-utils; scripts/test installs it): {e}")
+        });
+    assert!(hashed.status.success(), "{hashed:?}");
+    let line = String::from_utf8(hashed.stdout).unwrap();
+    let (_, hash) = line.trim().split_once(':').unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  agent: '{hash}'\n",
+            certs.join("cert.pem").display(),
+            certs.join("key.pem").display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _prom = Prometheus::start_tls(
+        &prometheus_config(dir.path(), None),
+        &dir.path().join("data"),
+        port,
+        &[
+            "--web.enable-remote-write-receiver",
+            &format!("--web.config.file={}", web.display()),
+        ],
+    );
+    let right = dir.path().join("right");
+    std::fs::write(&right, "right-password\n").unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "wrong-password\n").unwrap();
+    let config = agent_config(dir.path(), &[], "7d");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    for (name, query, password) in [("good", "", &right), ("bad", "?other", &wrong)] {
+        text.push_str(&format!(
+            "[[remote_write]]\nname = \"{name}\"\nurl = \"https://127.0.0.1:{port}/api/v1/write{query}\"\n\
+             interval = \"1s\"\ntls_ca = \"{ca}\"\n\
+             basic_auth = {{ username = \"agent\", password_file = \"{pw}\" }}\n",
+            ca = certs.join("cert.pem").display(),
+            pw = password.display(),
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
+    let (agent, agent_port, _log) = start_with_config(&config);
+    let _agent = Reaped(vec![agent]);
+    let good = wait_for(agent_port, "good", Duration::from_secs(60), |r| {
+        r["samples_sent"].as_u64().unwrap() > 0 && r["state"] == "ok"
+    });
+    assert_eq!(good["samples_rejected"], 0, "{good}");
+    let bad = wait_for(agent_port, "bad", Duration::from_secs(30), |r| {
+        r["samples_rejected"].as_u64().unwrap() > 0
+    });
+    assert_eq!(bad["state"], "rejecting", "{bad}");
+    assert_eq!(bad["samples_sent"], 0, "{bad}");
+    let error = bad["last_error"].as_str().unwrap();
+    assert!(error.starts_with("401"), "{bad}");
+    assert!(!error.contains("wrong-password"), "{bad}");
+}
+
+/// VictoriaMetrics (Debian's `victoria-metrics`, installed by scripts/test)
+/// on a loopback port of its own; killed when dropped.
+fn victoria_metrics(dir: &Path) -> (u16, Reaped) {
+    let port = free_port();
+    let child = std::process::Command::new("victoria-metrics")
+        .arg(format!("-storageDataPath={}", dir.join("vm").display()))
+        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+        .arg("-retentionPeriod=1y")
+        // Samples are searchable at once, not 30 s later (its default).
+        .arg("-search.latencyOffset=1s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("vm.log")).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run victoria-metrics (scripts/test installs it): {e}"));
+    let vm = Reaped(vec![child]);
+    let end = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "victoria-metrics did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (port, vm)
+}
+
+#[test]
+fn victoria_metrics_takes_a_week_of_missed_history_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hostwatch.db");
+    let (vm_port, _vm) = victoria_metrics(dir.path());
+    let (generated, last_generated) = missed_history(&db, 7, vm_port);
+    let config = agent_config(dir.path(), &[("vm", vm_port)], "8d");
+    let (agent, port, _log) = start_with_config(&config);
+    let _agent = Reaped(vec![agent]);
+    let r = wait_for(port, "vm", Duration::from_secs(120), caught_up);
+    assert_eq!(r["samples_rejected"], 0, "{r}");
+    // What it holds is searchable within a second or so.
+    let q = "count_over_time(hostwatch_check_duration_seconds{job=\"hostwatch\"}[8d])";
+    let path = format!(
+        "/api/v1/query?query={}&time={}",
+        url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>(),
+        last_generated as f64 / 1000.0
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = crate::helpers::prometheus::prom_get(vm_port, &path);
+        let n = v["data"]["result"]
+            .get(0)
+            .map_or(0.0, |s| s["value"][1].as_str().unwrap().parse().unwrap());
+        if n == generated as f64 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "victoria-metrics holds {n} of {generated} checks: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

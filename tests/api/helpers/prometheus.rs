@@ -27,6 +27,40 @@ impl Prometheus {
     /// Starts Prometheus with `config` (checked by promtool first), its
     /// data in `data`, and `extra` flags; waits until it answers.
     pub fn start(config: &Path, data: &Path, port: u16, extra: &[&str]) -> Self {
+        let p = Self::spawn(config, data, port, extra);
+        // Ready: it answers, and its storage is open.
+        let ready = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(200) = get(port, "/-/ready").map(|(code, _)| code) {
+                break;
+            }
+            assert!(
+                Instant::now() < ready,
+                "prometheus did not start:\n{}",
+                p.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        p
+    }
+
+    /// Like `start`, for a Prometheus serving HTTPS (its `--web.config.file`):
+    /// ready once it accepts connections.
+    pub fn start_tls(config: &Path, data: &Path, port: u16, extra: &[&str]) -> Self {
+        let p = Self::spawn(config, data, port, extra);
+        let ready = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < ready,
+                "prometheus did not start:\n{}",
+                p.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        p
+    }
+
+    fn spawn(config: &Path, data: &Path, port: u16, extra: &[&str]) -> Self {
         let check = Command::new("promtool")
             .args(["check", "config"])
             .arg(config)
@@ -50,25 +84,11 @@ impl Prometheus {
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run prometheus (scripts/test installs it): {e}"));
-        let p = Self {
+        Self {
             port,
             log,
             child: Reaped(vec![child]),
-        };
-        // Ready: it answers, and its storage is open.
-        let ready = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(200) = get(port, "/-/ready").map(|(code, _)| code) {
-                break;
-            }
-            assert!(
-                Instant::now() < ready,
-                "prometheus did not start:\n{}",
-                p.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
-        p
     }
 
     pub fn log_text(&self) -> String {
