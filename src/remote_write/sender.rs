@@ -25,7 +25,7 @@ pub(super) struct Sender {
     pub receiver: Arc<Receiver>,
     pub client: Arc<Client>,
     pub store: Arc<Store>,
-    /// The cursor's key: the whole URL.
+    /// The cursor's key: `cursor_key` of the URL.
     pub key: String,
     pub instance: String,
 }
