@@ -1,6 +1,7 @@
 //! hostwatch: one small always-on agent that watches a Linux host.
 
 pub mod api;
+pub mod cli;
 pub mod clock;
 pub mod collect;
 pub mod config;

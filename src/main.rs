@@ -26,21 +26,33 @@ use std::{
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// TOML config file (default: ./hostwatch.toml when it exists); the
+    /// client finds the agent and its token from it too.
+    #[arg(long, env = "HOSTWATCH_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// The client: the agent's base URL (default: from the config's
+    /// server.listen).
+    #[arg(long, env = "HOSTWATCH_URL", global = true)]
+    url: Option<String>,
+    /// The client: a file holding the token (HOSTWATCH_TOKEN also gives
+    /// one; default: the generated token beside the database, if readable).
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
+    /// The client: PEM certificates to trust for https (default: the
+    /// config's server.tls_cert).
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
+    /// The client: print the API's answer as JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (the default).
-    Serve {
-        /// TOML config file (default: ./hostwatch.toml when it exists).
-        #[arg(long, env = "HOSTWATCH_CONFIG")]
-        config: Option<PathBuf>,
-    },
+    Serve,
     /// Take one check, print it as JSON, exit.
-    Check {
-        #[arg(long, env = "HOSTWATCH_CONFIG")]
-        config: Option<PathBuf>,
-    },
+    Check,
     /// Print the OpenAPI document.
     Openapi,
     /// Make a new API token; print it and the config lines that grant it.
@@ -53,6 +65,8 @@ enum Command {
     },
     /// Fill a database with N days of made-up, realistic checks (benchmarks).
     Generate(GenerateArgs),
+    #[command(flatten)]
+    Client(hostwatch::cli::ClientCommand),
 }
 
 #[derive(Args)]
@@ -83,9 +97,28 @@ struct GenerateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Serve { config: None }) {
-        Command::Serve { config } => load(config).and_then(serve),
-        Command::Check { config } => load(config).and_then(check),
+    let config = cli.config.clone();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => load(config).and_then(serve),
+        Command::Check => load(config).and_then(check),
+        Command::Client(cmd) => {
+            let target = hostwatch::cli::Target {
+                config,
+                url: cli.url,
+                token: std::env::var("HOSTWATCH_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty()),
+                token_file: cli.token_file,
+                ca: cli.ca,
+            };
+            return match hostwatch::cli::run(&cmd, &target, cli.json) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hostwatch: {e}");
+                    e.exit_code()
+                }
+            };
+        }
         Command::Openapi => openapi(),
         Command::Token { scope, name } => token(scope, &name),
         Command::Generate(args) => generate(args),

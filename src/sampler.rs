@@ -29,7 +29,7 @@ pub enum SamplerError {
 }
 
 /// What `GET /api/v1/sampler` answers.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct SamplerStatus {
     pub running: bool,
     /// Seconds between checks (fractions allowed).

@@ -116,6 +116,12 @@ pub fn load_or_create(db: &Path) -> Result<(TokenSettings, PathBuf), TokenFileEr
     Ok((settings, path))
 }
 
+/// The generated token beside `db`, as the client reads it: `None` when
+/// there is none, or when this user may not use it.
+pub fn read_generated(db: &Path) -> Option<String> {
+    read_existing(&token_file(db)).ok().flatten()
+}
+
 /// The token in an existing file; `None` when there is none to use.
 fn read_existing(path: &Path) -> Result<Option<String>, TokenFileError> {
     // O_NOFOLLOW: a symlink fails (ELOOP) instead of being followed.

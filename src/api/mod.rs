@@ -59,6 +59,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 pub use error::ApiError;
 pub use export::Exports;
 pub use proc_lane::ProcLane;
+pub use process_control::Signalled;
 
 /// Exports that may run at once, for callers without a token and again
 /// for those with one (see `export`).

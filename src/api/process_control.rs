@@ -108,7 +108,7 @@ pub struct SignalQuery {
     started: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Signalled {
     pub pid: u32,
     pub signal: String,

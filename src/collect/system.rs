@@ -57,7 +57,7 @@ pub struct CpuTimes {
     pub steal: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Partition {
     #[serde(flatten)]
     pub disk: Disk,

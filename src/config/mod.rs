@@ -274,7 +274,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that belong to the CLI, not to the settings.
-const NOT_SETTINGS: [&str; 1] = ["HOSTWATCH_CONFIG"];
+const NOT_SETTINGS: [&str; 3] = ["HOSTWATCH_CONFIG", "HOSTWATCH_TOKEN", "HOSTWATCH_URL"];
 
 impl Settings {
     /// Reads the file (when given, or `hostwatch.toml` when it exists) and

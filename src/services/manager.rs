@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use utoipa::ToSchema;
 
 /// The manager a service resolved to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Resolved {
     Systemd {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use utoipa::ToSchema;
 
 /// A watched service as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct ServiceView {
     pub name: String,
     /// The manager it resolved to, e.g. `{"kind": "sysv", "script": "apache2"}`.

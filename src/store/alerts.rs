@@ -32,7 +32,7 @@ impl AlertState {
 }
 
 /// One episode of a rule being beyond its limit for one subject.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct Alert {
     pub id: i64,
     /// The rule's name.

@@ -20,7 +20,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Where a value comes from: one check, or an hour's roll-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub enum Resolution {
     /// Raw checks, one value per check.
     #[serde(rename = "raw")]

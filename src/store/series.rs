@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 pub const MAX_RAW_ROWS: i64 = 1_000_000;
 
 /// The values of a metric in `[start, start + step)`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct SeriesBucket {
     pub start: DateTime<Utc>,
     pub min: f64,

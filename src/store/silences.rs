@@ -25,7 +25,7 @@ pub struct NewSilence {
 }
 
 /// A rule, or one of its subjects, silenced until a time.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct Silence {
     pub id: i64,
     pub rule: String,

@@ -9,6 +9,7 @@ mod audit_trail;
 mod auth;
 mod bad_database;
 mod checks;
+mod cli;
 mod clock_steps;
 mod command_output;
 mod control_guards;

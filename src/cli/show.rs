@@ -1,0 +1,301 @@
+//! The client's tables: comfy-table, fitted to the terminal's width when
+//! stdout is one; no colour, so that a pipe or `NO_COLOR` gets plain text.
+
+use crate::{
+    collect::Partition,
+    domain::ServiceStatus,
+    sampler::SamplerStatus,
+    services::ServiceView,
+    store::{Alert, AlertState, Job, SeriesBucket, Silence},
+};
+use chrono::{DateTime, Utc};
+use comfy_table::{ContentArrangement, Table, presets::NOTHING};
+use std::fmt::Write as _;
+
+/// The processes as `ps` asks for them (the list's fields are chosen per
+/// request, so they come as options).
+#[derive(Debug, serde::Deserialize)]
+pub struct Processes {
+    pub total: usize,
+    pub processes: Vec<Process>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct Process {
+    pub pid: u32,
+    pub username: Option<String>,
+    pub cpu_percent: Option<f64>,
+    pub memory_percent: Option<f64>,
+    pub memory_info: Option<MemoryInfo>,
+    pub name: Option<String>,
+    pub cmdline: Option<Vec<String>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct MemoryInfo {
+    pub rss: u64,
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(NOTHING).set_header(header.to_vec());
+    if let Some(width) = terminal_width() {
+        t.set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width);
+    }
+    t
+}
+
+fn terminal_width() -> Option<u16> {
+    let out = std::io::stdout();
+    if !rustix::termios::isatty(&out) {
+        return None;
+    }
+    rustix::termios::tcgetwinsize(&out)
+        .ok()
+        .map(|w| w.ws_col)
+        .filter(|w| *w > 0)
+}
+
+fn render(t: &Table) -> String {
+    // comfy-table pads with a leading space in this preset; trim each line.
+    let mut s: String = t
+        .to_string()
+        .lines()
+        .map(|l| l.trim_end().to_owned() + "\n")
+        .collect();
+    if s.is_empty() {
+        s.push('\n');
+    }
+    s
+}
+
+/// `3 s ago`, `5 min ago`, `2 h ago`, `4 d ago`.
+fn ago(t: DateTime<Utc>) -> String {
+    let s = (Utc::now() - t).num_seconds().max(0);
+    match s {
+        0..120 => format!("{s} s ago"),
+        120..7_200 => format!("{} min ago", s / 60),
+        7_200..172_800 => format!("{} h ago", s / 3_600),
+        _ => format!("{} d ago", s / 86_400),
+    }
+}
+
+fn bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+pub fn status(
+    s: &SamplerStatus,
+    firing: &[Alert],
+    services: &[ServiceView],
+    disks: &[Partition],
+) -> String {
+    let mut out = String::new();
+    let every = format!("every {} s", s.interval_seconds);
+    let last = s.last_check_at.map_or_else(
+        || "no check yet".into(),
+        |t| format!("last check {}", ago(t)),
+    );
+    let _ = writeln!(
+        out,
+        "sampler   {} · {every} · {last} · {} checks since start",
+        if s.running { "running" } else { "stopped" },
+        s.checks_taken
+    );
+    let mut problems = Vec::new();
+    if let Some(e) = &s.storage_error {
+        problems.push(format!("checks are not being stored: {e}"));
+    }
+    for a in firing.iter().filter(|a| a.state == AlertState::Firing) {
+        let value = a.value.map_or_else(String::new, |v| format!(" at {v:.1}"));
+        problems.push(format!(
+            "alert {}: {}{value} ({} {}) since {}",
+            a.rule,
+            a.subject,
+            a.op,
+            a.limit,
+            ago(a.fired_at.unwrap_or(a.started_at))
+        ));
+    }
+    for v in services {
+        match v.state {
+            ServiceStatus::Stopped | ServiceStatus::Failed => {
+                problems.push(format!("service {} is {}", v.name, v.state.as_str()))
+            }
+            _ if v.healthy == Some(false) => {
+                problems.push(format!("service {} fails its health probe", v.name))
+            }
+            _ => {}
+        }
+    }
+    for p in disks {
+        let d = &p.disk;
+        if let Some(e) = &d.error {
+            problems.push(format!("disk {} does not answer: {e}", d.mount));
+        } else if let Some(pc) = d.percent.filter(|pc| *pc >= 90.0) {
+            problems.push(format!("disk {} is {pc:.0} % full", d.mount));
+        }
+    }
+    if problems.is_empty() {
+        out.push_str("problems  none\n");
+    } else {
+        let _ = writeln!(out, "problems  {}", problems.len());
+        for p in problems {
+            let _ = writeln!(out, "  - {p}");
+        }
+    }
+    out
+}
+
+pub fn processes(list: &Processes) -> String {
+    let mut t = table(&["PID", "USER", "CPU%", "MEM%", "RSS", "COMMAND"]);
+    for p in &list.processes {
+        let command = match &p.cmdline {
+            Some(c) if !c.is_empty() => c.join(" "),
+            _ => p.name.clone().unwrap_or_default(),
+        };
+        t.add_row(vec![
+            p.pid.to_string(),
+            p.username.clone().unwrap_or_else(|| "-".into()),
+            opt(p.cpu_percent),
+            opt(p.memory_percent),
+            p.memory_info
+                .as_ref()
+                .map_or_else(|| "-".into(), |m| bytes(m.rss)),
+            command,
+        ]);
+    }
+    let mut s = render(&t);
+    let _ = writeln!(s, "{} of {} processes", list.processes.len(), list.total);
+    s
+}
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+pub fn history(metric: &str, since: &str, buckets: &[SeriesBucket]) -> String {
+    if buckets.is_empty() {
+        return format!("{metric}: no checks in the last {since}\n");
+    }
+    let n: u64 = buckets.iter().map(|b| b.count).sum();
+    let min = buckets.iter().map(|b| b.min).fold(f64::INFINITY, f64::min);
+    let max = buckets
+        .iter()
+        .map(|b| b.max)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let avg = buckets.iter().map(|b| b.avg * b.count as f64).sum::<f64>() / n.max(1) as f64;
+    let (lo, hi) = (
+        buckets.iter().map(|b| b.avg).fold(f64::INFINITY, f64::min),
+        buckets
+            .iter()
+            .map(|b| b.avg)
+            .fold(f64::NEG_INFINITY, f64::max),
+    );
+    let line: String = buckets
+        .iter()
+        .map(|b| {
+            let f = if hi > lo {
+                (b.avg - lo) / (hi - lo)
+            } else {
+                0.0
+            };
+            BARS[((f * 7.0).round() as usize).min(7)]
+        })
+        .collect();
+    format!(
+        "{metric} over the last {since}: min {min:.2}  avg {avg:.2}  max {max:.2}  ({n} checks)\n{line}\n"
+    )
+}
+
+pub fn services(list: &[ServiceView]) -> String {
+    let mut t = table(&["SERVICE", "STATE", "HEALTH", "CHECKED", "DETAIL"]);
+    for v in list {
+        let health = match (v.healthy, v.probe_ms) {
+            (Some(true), Some(ms)) => format!("ok ({ms:.0} ms)"),
+            (Some(true), None) => "ok".into(),
+            (Some(false), _) => "failing".into(),
+            (None, _) => "-".into(),
+        };
+        t.add_row(vec![
+            v.name.clone(),
+            v.state.as_str().to_owned(),
+            health,
+            ago(v.checked_at),
+            v.detail.clone().unwrap_or_default(),
+        ]);
+    }
+    if list.is_empty() {
+        return "no services are watched\n".into();
+    }
+    render(&t)
+}
+
+pub fn alerts(list: &[Alert]) -> String {
+    if list.is_empty() {
+        return "no alerts\n".into();
+    }
+    let mut t = table(&["ID", "RULE", "SUBJECT", "STATE", "VALUE", "LIMIT", "SINCE"]);
+    for a in list {
+        t.add_row(vec![
+            a.id.to_string(),
+            a.rule.clone(),
+            a.subject.clone(),
+            a.state.as_str().to_owned(),
+            opt(a.value),
+            format!("{} {}", a.op, a.limit),
+            ago(a.started_at),
+        ]);
+    }
+    render(&t)
+}
+
+pub fn silence(s: &Silence) -> String {
+    format!(
+        "silenced {} until {} (silence {})\n",
+        s.rule,
+        s.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        s.id
+    )
+}
+
+pub fn jobs(list: &[Job]) -> String {
+    if list.is_empty() {
+        return "no jobs\n".into();
+    }
+    let mut t = table(&["ID", "PID", "STATE", "EXIT", "STARTED", "BY", "COMMAND"]);
+    for j in list {
+        let exit = match (j.exit_code, j.signal) {
+            (Some(c), _) => c.to_string(),
+            (None, Some(s)) => format!("signal {s}"),
+            _ => "-".into(),
+        };
+        t.add_row(vec![
+            j.id.to_string(),
+            j.pid.map_or_else(|| "-".into(), |p| p.to_string()),
+            j.state.clone(),
+            exit,
+            ago(j.started_at),
+            j.actor.clone(),
+            std::iter::once(j.command.as_str())
+                .chain(j.args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ]);
+    }
+    render(&t)
+}
