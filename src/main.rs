@@ -67,6 +67,13 @@ enum Command {
     Generate(GenerateArgs),
     #[command(flatten)]
     Client(hostwatch::cli::ClientCommand),
+    /// Print a shell's completions for hostwatch (bash, zsh, fish, …).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `hostwatch man | man -l -`.
+    Man,
 }
 
 #[derive(Args)]
@@ -114,12 +121,29 @@ fn main() -> ExitCode {
             return match hostwatch::cli::run(&cmd, &target, cli.json) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("hostwatch: {e}");
+                    // The detail may quote what a status command wrote.
+                    eprintln!("hostwatch: {}", hostwatch::cli::clean(&e.to_string()));
                     e.exit_code()
                 }
             };
         }
         Command::Openapi => openapi(),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "hostwatch",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(Into::into)
+        }
         Command::Token { scope, name } => token(scope, &name),
         Command::Generate(args) => generate(args),
     };

@@ -6,6 +6,7 @@ mod agent;
 mod show;
 
 pub use agent::{Agent, ClientError, Target};
+pub use show::clean;
 
 use crate::{
     api::Signalled,
@@ -134,15 +135,16 @@ pub fn run(cmd: &ClientCommand, target: &Target, json_out: bool) -> Result<(), C
         } => {
             let window = crate::domain::time::parse_duration(since)
                 .map_err(|e| ClientError::Other(format!("--since {since}: {e}")))?;
-            let now = chrono::Utc::now();
+            // The end is excluded: a check of this very millisecond is in.
+            let now = chrono::Utc::now() + chrono::Duration::milliseconds(1);
             let from = now - chrono::Duration::from_std(window).unwrap_or_default();
             // About 40 buckets, whole seconds.
             let step = (window.as_secs() / 40).max(1);
             let mut path = format!(
                 "/api/v1/checks/{}/series?since={}&until={}&step={step}s",
                 encode(metric),
-                encode(&from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                encode(&now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                encode(&from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                encode(&now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             );
             if let Some(m) = mount {
                 path.push_str(&format!("&mount={}", encode(m)));

@@ -46,6 +46,19 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// A row whose cells are safe to print: a process may name itself with
+/// escape sequences, and a root terminal must not run them.
+fn row(t: &mut Table, cells: Vec<String>) {
+    t.add_row(cells.into_iter().map(|c| clean(&c)).collect::<Vec<_>>());
+}
+
+/// `text` with each control character (escape, newline, …) as `?`.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 fn terminal_width() -> Option<u16> {
     let out = std::io::stdout();
     if !rustix::termios::isatty(&out) {
@@ -157,7 +170,7 @@ pub fn status(
     } else {
         let _ = writeln!(out, "problems  {}", problems.len());
         for p in problems {
-            let _ = writeln!(out, "  - {p}");
+            let _ = writeln!(out, "  - {}", clean(&p));
         }
     }
     out
@@ -170,16 +183,19 @@ pub fn processes(list: &Processes) -> String {
             Some(c) if !c.is_empty() => c.join(" "),
             _ => p.name.clone().unwrap_or_default(),
         };
-        t.add_row(vec![
-            p.pid.to_string(),
-            p.username.clone().unwrap_or_else(|| "-".into()),
-            opt(p.cpu_percent),
-            opt(p.memory_percent),
-            p.memory_info
-                .as_ref()
-                .map_or_else(|| "-".into(), |m| bytes(m.rss)),
-            command,
-        ]);
+        row(
+            &mut t,
+            vec![
+                p.pid.to_string(),
+                p.username.clone().unwrap_or_else(|| "-".into()),
+                opt(p.cpu_percent),
+                opt(p.memory_percent),
+                p.memory_info
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |m| bytes(m.rss)),
+                command,
+            ],
+        );
     }
     let mut s = render(&t);
     let _ = writeln!(s, "{} of {} processes", list.processes.len(), list.total);
@@ -190,7 +206,7 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 
 pub fn history(metric: &str, since: &str, buckets: &[SeriesBucket]) -> String {
     if buckets.is_empty() {
-        return format!("{metric}: no checks in the last {since}\n");
+        return clean(&format!("{metric}: no checks in the last {since}")) + "\n";
     }
     let n: u64 = buckets.iter().map(|b| b.count).sum();
     let min = buckets.iter().map(|b| b.min).fold(f64::INFINITY, f64::min);
@@ -217,9 +233,10 @@ pub fn history(metric: &str, since: &str, buckets: &[SeriesBucket]) -> String {
             BARS[((f * 7.0).round() as usize).min(7)]
         })
         .collect();
-    format!(
-        "{metric} over the last {since}: min {min:.2}  avg {avg:.2}  max {max:.2}  ({n} checks)\n{line}\n"
-    )
+    let head = clean(&format!(
+        "{metric} over the last {since}: min {min:.2}  avg {avg:.2}  max {max:.2}  ({n} checks)"
+    ));
+    format!("{head}\n{line}\n")
 }
 
 pub fn services(list: &[ServiceView]) -> String {
@@ -231,13 +248,16 @@ pub fn services(list: &[ServiceView]) -> String {
             (Some(false), _) => "failing".into(),
             (None, _) => "-".into(),
         };
-        t.add_row(vec![
-            v.name.clone(),
-            v.state.as_str().to_owned(),
-            health,
-            ago(v.checked_at),
-            v.detail.clone().unwrap_or_default(),
-        ]);
+        row(
+            &mut t,
+            vec![
+                v.name.clone(),
+                v.state.as_str().to_owned(),
+                health,
+                ago(v.checked_at),
+                v.detail.clone().unwrap_or_default(),
+            ],
+        );
     }
     if list.is_empty() {
         return "no services are watched\n".into();
@@ -251,15 +271,18 @@ pub fn alerts(list: &[Alert]) -> String {
     }
     let mut t = table(&["ID", "RULE", "SUBJECT", "STATE", "VALUE", "LIMIT", "SINCE"]);
     for a in list {
-        t.add_row(vec![
-            a.id.to_string(),
-            a.rule.clone(),
-            a.subject.clone(),
-            a.state.as_str().to_owned(),
-            opt(a.value),
-            format!("{} {}", a.op, a.limit),
-            ago(a.started_at),
-        ]);
+        row(
+            &mut t,
+            vec![
+                a.id.to_string(),
+                a.rule.clone(),
+                a.subject.clone(),
+                a.state.as_str().to_owned(),
+                opt(a.value),
+                format!("{} {}", a.op, a.limit),
+                ago(a.started_at),
+            ],
+        );
     }
     render(&t)
 }
@@ -267,7 +290,7 @@ pub fn alerts(list: &[Alert]) -> String {
 pub fn silence(s: &Silence) -> String {
     format!(
         "silenced {} until {} (silence {})\n",
-        s.rule,
+        clean(&s.rule),
         s.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         s.id
     )
@@ -284,18 +307,57 @@ pub fn jobs(list: &[Job]) -> String {
             (None, Some(s)) => format!("signal {s}"),
             _ => "-".into(),
         };
-        t.add_row(vec![
-            j.id.to_string(),
-            j.pid.map_or_else(|| "-".into(), |p| p.to_string()),
-            j.state.clone(),
-            exit,
-            ago(j.started_at),
-            j.actor.clone(),
-            std::iter::once(j.command.as_str())
-                .chain(j.args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ]);
+        row(
+            &mut t,
+            vec![
+                j.id.to_string(),
+                j.pid.map_or_else(|| "-".into(), |p| p.to_string()),
+                j.state.clone(),
+                exit,
+                ago(j.started_at),
+                j.actor.clone(),
+                std::iter::once(j.command.as_str())
+                    .chain(j.args.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ],
+        );
     }
     render(&t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_cannot_send_escape_sequences_to_the_terminal() {
+        let list = Processes {
+            total: 1,
+            processes: vec![Process {
+                pid: 7,
+                username: Some("eve".into()),
+                cpu_percent: Some(1.0),
+                memory_percent: None,
+                memory_info: None,
+                name: None,
+                cmdline: Some(vec!["evil\u{1b}]0;pwned\u{7}".into(), "two\nlines".into()]),
+            }],
+        };
+        let out = processes(&list);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert_eq!(out.lines().count(), 3, "{out}");
+        assert!(out.contains("evil?]0;pwned? two?lines"), "{out}");
+    }
+
+    #[test]
+    fn ages_read_as_a_person_says_them() {
+        let now = Utc::now();
+        assert_eq!(ago(now - chrono::Duration::seconds(5)), "5 s ago");
+        assert_eq!(ago(now - chrono::Duration::minutes(5)), "5 min ago");
+        assert_eq!(ago(now - chrono::Duration::hours(5)), "5 h ago");
+        assert_eq!(ago(now - chrono::Duration::days(5)), "5 d ago");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 << 20), "3.0 MiB");
+    }
 }

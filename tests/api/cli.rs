@@ -191,7 +191,8 @@ fn every_client_command_answers_from_a_real_agent() {
     assert_eq!(procs.len(), 2, "{json}");
     assert!(procs.iter().all(|p| p["username"] == "root"), "{json}");
 
-    // history: a few checks in already.
+    // history: once a few checks are in.
+    crate::lifecycle::wait_for_checks_as(port, 3, READ_TOKEN);
     let history = ok(&hw(port, read, &["history", "cpu", "--since", "1h"]));
     assert!(
         history.starts_with("cpu over the last 1h: min "),
@@ -263,5 +264,42 @@ fn every_client_command_answers_from_a_real_agent() {
         stderr(&gone).contains(&format!("127.0.0.1:{port}")),
         "{}",
         stderr(&gone)
+    );
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definition() {
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_hostwatch"))
+            .args(args)
+            .output()
+            .unwrap();
+        ok(&o)
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let text = run(&["completions", shell]);
+        for sub in ["status", "services", "silence", "kill"] {
+            assert!(text.contains(sub), "{shell} completions lack {sub}");
+        }
+    }
+    // Bash reads its completions without a syntax error.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hostwatch.bash");
+    std::fs::write(&file, run(&["completions", "bash"])).unwrap();
+    let checked = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+    let man = run(&["man"]);
+    assert!(man.contains(".TH hostwatch 1"), "{man}");
+    for sub in ["status", "ps", "history", "completions"] {
+        assert!(man.contains(sub), "the man page lacks {sub}");
+    }
+    assert_eq!(
+        code(
+            &Command::new(env!("CARGO_BIN_EXE_hostwatch"))
+                .args(["completions", "tcsh"])
+                .output()
+                .unwrap()
+        ),
+        2
     );
 }

@@ -143,8 +143,17 @@ fn integrity(db: &std::path::Path) -> (String, i64) {
 }
 
 pub(crate) fn wait_for_checks(port: u16, n: usize) {
+    wait_for_checks_with(port, n, None);
+}
+
+/// `wait_for_checks` on an agent that reads only with a token.
+pub(crate) fn wait_for_checks_as(port: u16, n: usize, token: &str) {
+    wait_for_checks_with(port, n, Some(token));
+}
+
+fn wait_for_checks_with(port: u16, n: usize, token: Option<&str>) {
     let end = Instant::now() + Duration::from_secs(20);
-    while get_json(port, "/api/v1/checks?limit=1000")
+    while get_json_as(port, "/api/v1/checks?limit=1000", token)
         .as_array()
         .unwrap()
         .len()
