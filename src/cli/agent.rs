@@ -35,6 +35,10 @@ impl ClientError {
     }
 }
 
+/// The config the Debian package installs; the client reads it when
+/// neither `--config` nor `./hostwatch.toml` is there.
+pub const INSTALLED_CONFIG: &str = "/etc/hostwatch/hostwatch.toml";
+
 /// Where to find the agent and how to talk to it.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
@@ -57,7 +61,13 @@ impl Agent {
     /// or `url`; the token given, else the generated one beside the
     /// database when this user may read it.
     pub fn new(t: &Target) -> Result<Self, ClientError> {
-        let settings = Settings::load(t.config.as_deref(), std::env::vars())
+        // As installed by the package, when no other config is at hand.
+        let installed = std::path::Path::new(INSTALLED_CONFIG);
+        let config = t.config.as_deref().or_else(|| {
+            (!std::path::Path::new("hostwatch.toml").exists() && installed.exists())
+                .then_some(installed)
+        });
+        let settings = Settings::load(config, std::env::vars())
             .map_err(|e| ClientError::Other(e.to_string()))?;
         let tls_cert = settings.server.tls_cert.clone();
         let base = match &t.url {

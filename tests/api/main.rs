@@ -14,6 +14,7 @@ mod clock_steps;
 mod command_output;
 mod control_guards;
 mod dashboard;
+mod deb;
 mod directories;
 mod errors;
 mod files;
