@@ -59,6 +59,22 @@ pub fn clean(text: &str) -> String {
         .collect()
 }
 
+/// Colour for `status`'s words, only on a terminal and without `NO_COLOR`
+/// (no-color.org): a pipe or a file gets plain text.
+fn paint(text: &str, colour: u8) -> String {
+    let on = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && rustix::termios::isatty(std::io::stdout());
+    if on {
+        format!("\x1b[{colour}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+const GREEN: u8 = 32;
+const RED: u8 = 31;
+const YELLOW: u8 = 33;
+
 fn terminal_width() -> Option<u16> {
     let out = std::io::stdout();
     if !rustix::termios::isatty(&out) {
@@ -125,10 +141,14 @@ pub fn status(
         || "no check yet".into(),
         |t| format!("last check {}", ago(t)),
     );
+    let state = if s.running {
+        paint("running", GREEN)
+    } else {
+        paint("stopped", YELLOW)
+    };
     let _ = writeln!(
         out,
-        "sampler   {} · {every} · {last} · {} checks since start",
-        if s.running { "running" } else { "stopped" },
+        "sampler   {state} · {every} · {last} · {} checks since start",
         s.checks_taken
     );
     let mut problems = Vec::new();
@@ -166,9 +186,9 @@ pub fn status(
         }
     }
     if problems.is_empty() {
-        out.push_str("problems  none\n");
+        let _ = writeln!(out, "problems  {}", paint("none", GREEN));
     } else {
-        let _ = writeln!(out, "problems  {}", problems.len());
+        let _ = writeln!(out, "problems  {}", paint(&problems.len().to_string(), RED));
         for p in problems {
             let _ = writeln!(out, "  - {}", clean(&p));
         }

@@ -303,3 +303,66 @@ fn completions_and_the_man_page_come_from_the_command_line_definition() {
         2
     );
 }
+
+#[test]
+fn over_https_the_client_trusts_the_configs_certificate_and_acts_on_a_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    crate::helpers::smtp::make_cert(&certs);
+    let text = std::fs::read_to_string(config(dir.path()))
+        .unwrap()
+        .replace(
+            "workers = 1\n",
+            &format!(
+                "workers = 1\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                certs.join("cert.pem").display(),
+                certs.join("key.pem").display()
+            ),
+        );
+    let agent_config = dir.path().join("agent.toml");
+    std::fs::write(&agent_config, &text).unwrap();
+    let (agent, port, _log) = start_with_config(&agent_config);
+    let _agent = Reaped(vec![agent]);
+    // The client's config: the agent's address and certificate, no --url.
+    let client = dir.path().join("client.toml");
+    std::fs::write(
+        &client,
+        text.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let hw = |token: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hostwatch"))
+            .args(args)
+            .arg("--config")
+            .arg(&client)
+            .env("HOSTWATCH_TOKEN", token)
+            .env_remove("HOSTWATCH_URL")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    for (action, state) in [("start", "running"), ("restart", "running"), ("stop", "stopped")] {
+        let out = ok(&hw(CONTROL_TOKEN, &["service", action, "web"]));
+        let row = out.lines().find(|l| l.trim_start().starts_with("web")).unwrap();
+        assert!(row.contains(state), "{action}: {out}");
+    }
+    let status = ok(&hw(READ_TOKEN, &["status"]));
+    assert!(status.contains("service web is stopped"), "{status}");
+    assert!(!status.contains('\u{1b}'), "colour in a pipe: {status:?}");
+    // Another CA: the certificate is not trusted, and that is said.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    crate::helpers::smtp::make_cert(&other);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hostwatch"));
+    let distrust = c
+        .args(["status", "--config"])
+        .arg(&client)
+        .arg("--ca")
+        .arg(other.join("cert.pem"))
+        .env("HOSTWATCH_TOKEN", READ_TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(code(&distrust), 3, "{distrust:?}");
+    assert!(stderr(&distrust).to_lowercase().contains("certificate"), "{}", stderr(&distrust));
+}
