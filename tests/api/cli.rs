@@ -342,9 +342,16 @@ fn over_https_the_client_trusts_the_configs_certificate_and_acts_on_a_service() 
             .output()
             .unwrap()
     };
-    for (action, state) in [("start", "running"), ("restart", "running"), ("stop", "stopped")] {
+    for (action, state) in [
+        ("start", "running"),
+        ("restart", "running"),
+        ("stop", "stopped"),
+    ] {
         let out = ok(&hw(CONTROL_TOKEN, &["service", action, "web"]));
-        let row = out.lines().find(|l| l.trim_start().starts_with("web")).unwrap();
+        let row = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("web"))
+            .unwrap();
         assert!(row.contains(state), "{action}: {out}");
     }
     let status = ok(&hw(READ_TOKEN, &["status"]));
@@ -364,5 +371,9 @@ fn over_https_the_client_trusts_the_configs_certificate_and_acts_on_a_service() 
         .output()
         .unwrap();
     assert_eq!(code(&distrust), 3, "{distrust:?}");
-    assert!(stderr(&distrust).to_lowercase().contains("certificate"), "{}", stderr(&distrust));
+    assert!(
+        stderr(&distrust).to_lowercase().contains("certificate"),
+        "{}",
+        stderr(&distrust)
+    );
 }
