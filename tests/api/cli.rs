@@ -191,6 +191,49 @@ fn every_client_command_answers_from_a_real_agent() {
     assert_eq!(procs.len(), 2, "{json}");
     assert!(procs.iter().all(|p| p["username"] == "root"), "{json}");
 
+    // On a terminal 60 columns wide: every line fits, and status has
+    // colour unless NO_COLOR says no (script(1) gives the terminal).
+    let on_tty = |no_color: bool, args: &str| {
+        let bin = env!("CARGO_BIN_EXE_hostwatch");
+        let out = Command::new("script")
+            .args(["-qec"])
+            .arg(format!(
+                "stty cols 60; {bin} {args} --url http://127.0.0.1:{port}"
+            ))
+            .arg("/dev/null")
+            .env("HOSTWATCH_TOKEN", READ_TOKEN)
+            .env("NO_COLOR", if no_color { "1" } else { "" })
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run script (util-linux): {e}"));
+        ok(&out).replace('\r', "")
+    };
+    let long = "a-command-line-longer-than-the-terminal-is-wide-".repeat(3);
+    // perl (essential on Debian) keeps its argv, and is what a kill ends.
+    let mut wide = Command::new("perl")
+        .args(["-e", "sleep 300", &long])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let narrow = on_tty(false, "ps -n 10000");
+    let pid = wide.id().to_string();
+    let _ = wide.kill();
+    let _ = wide.wait();
+    // Its row is there, wrapped to the width.
+    let row = narrow
+        .lines()
+        .position(|l| l.split_whitespace().next() == Some(pid.as_str()))
+        .unwrap_or_else(|| panic!("no row for {pid}: {narrow}"));
+    assert!(
+        narrow
+            .lines()
+            .nth(row + 1)
+            .is_some_and(|l| l.starts_with("  ")),
+        "{narrow}"
+    );
+    assert!(narrow.lines().all(|l| l.chars().count() <= 60), "{narrow}");
+    assert!(on_tty(false, "status").contains("\u{1b}[32mrunning"));
+    assert!(!on_tty(true, "status").contains('\u{1b}'));
+
     // history: once a few checks are in.
     crate::lifecycle::wait_for_checks_as(port, 3, READ_TOKEN);
     let history = ok(&hw(port, read, &["history", "cpu", "--since", "1h"]));
