@@ -32,7 +32,7 @@ struct Cli {
     config: Option<PathBuf>,
     /// The client: the agent's base URL (default: from the config's
     /// server.listen).
-    #[arg(long, env = "HOSTWATCH_URL", global = true)]
+    #[arg(long, env = "HOSTWATCH_URL", global = true, hide_env_values = true)]
     url: Option<String>,
     /// The client: a file holding the token (HOSTWATCH_TOKEN also gives
     /// one; default: the generated token beside the database, if readable).

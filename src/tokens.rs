@@ -119,11 +119,17 @@ pub fn load_or_create(db: &Path) -> Result<(TokenSettings, PathBuf), TokenFileEr
 /// The generated token beside `db`, as the client reads it: `None` when
 /// there is none, or when this user may not use it.
 pub fn read_generated(db: &Path) -> Option<String> {
-    read_existing(&token_file(db)).ok().flatten()
+    read_checked(&token_file(db), false).ok().flatten()
 }
 
 /// The token in an existing file; `None` when there is none to use.
 fn read_existing(path: &Path) -> Result<Option<String>, TokenFileError> {
+    read_checked(path, true)
+}
+
+/// `read_existing`; only the agent (`recover`) removes an empty file: a
+/// client reading it may be looking between the agent's create and write.
+fn read_checked(path: &Path, recover: bool) -> Result<Option<String>, TokenFileError> {
     // O_NOFOLLOW: a symlink fails (ELOOP) instead of being followed.
     // O_NONBLOCK: a planted FIFO cannot hang start-up before fstat shows it.
     let file = match File::options()
@@ -149,7 +155,9 @@ fn read_existing(path: &Path) -> Result<Option<String>, TokenFileError> {
     if token.is_empty() {
         // A private, empty file of the agent's user: a start cut short
         // between creating the file and writing it. Start over.
-        std::fs::remove_file(path).map_err(TokenFileError::io(path))?;
+        if recover {
+            std::fs::remove_file(path).map_err(TokenFileError::io(path))?;
+        }
         return Ok(None);
     }
     Ok(Some(token.to_owned()))

@@ -61,14 +61,13 @@ impl Agent {
     /// or `url`; the token given, else the generated one beside the
     /// database when this user may read it.
     pub fn new(t: &Target) -> Result<Self, ClientError> {
-        // As installed by the package, when no other config is at hand.
-        let installed = std::path::Path::new(INSTALLED_CONFIG);
-        let config = t.config.as_deref().or_else(|| {
-            (!std::path::Path::new("hostwatch.toml").exists() && installed.exists())
-                .then_some(installed)
-        });
-        let settings = Settings::load(config, std::env::vars())
-            .map_err(|e| ClientError::Other(e.to_string()))?;
+        let settings = Settings::load(
+            Some(&config_file(t)?)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(PathBuf::as_path),
+            std::env::vars(),
+        )
+        .map_err(|e| ClientError::Other(e.to_string()))?;
         let tls_cert = settings.server.tls_cert.clone();
         let base = match &t.url {
             Some(u) => u.trim_end_matches('/').to_owned(),
@@ -90,7 +89,12 @@ impl Agent {
         let token = match (&t.token, &t.token_file) {
             (Some(tok), _) => Some(tok.clone()),
             (None, Some(f)) => Some(read_token(f)?),
-            (None, None) => crate::tokens::read_generated(&settings.storage.path),
+            // The generated control token goes only to the agent the
+            // config names, never to an address given beside it.
+            (None, None) if t.url.is_none() => {
+                crate::tokens::read_generated(&settings.storage.path)
+            }
+            (None, None) => None,
         };
         use ureq::tls::{PemItem, RootCerts, TlsConfig};
         let roots = match ca {
@@ -214,6 +218,34 @@ impl Agent {
         let typed = serde_json::from_value(raw.clone())
             .map_err(|e| ClientError::Other(format!("{method} {path}: unexpected answer: {e}")))?;
         Ok((typed, raw))
+    }
+}
+
+/// The config the client reads: the one named (`--config`,
+/// `HOSTWATCH_CONFIG`); else the installed one when this user may read it;
+/// else `./hostwatch.toml` only when it is this user's own and no one else
+/// may write it (root run in a shared directory must not take a planted
+/// config's address and send it the token); else none (empty path).
+fn config_file(t: &Target) -> Result<PathBuf, ClientError> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(c) = &t.config {
+        return Ok(c.clone());
+    }
+    if std::fs::File::open(INSTALLED_CONFIG).is_ok() {
+        return Ok(PathBuf::from(INSTALLED_CONFIG));
+    }
+    let local = PathBuf::from("hostwatch.toml");
+    match std::fs::symlink_metadata(&local) {
+        Ok(m) if m.is_file()
+            && m.uid() == rustix::process::geteuid().as_raw()
+            && m.mode() & 0o022 == 0 =>
+        {
+            Ok(local)
+        }
+        Ok(_) => Err(ClientError::Other(
+            "./hostwatch.toml is not this user's own, or others may write it: name a config with --config".into(),
+        )),
+        Err(_) => Ok(PathBuf::new()),
     }
 }
 

@@ -96,9 +96,9 @@ pub fn run(cmd: &ClientCommand, target: &Target, json_out: bool) -> Result<(), C
     let agent = Agent::new(target)?;
     let out = |raw: Value, table: String| {
         if json_out {
-            println!("{}", serde_json::to_string_pretty(&raw).unwrap_or_default());
+            say(&(json_text(&raw) + "\n"));
         } else {
-            print!("{table}");
+            say(&table);
         }
     };
     match cmd {
@@ -137,7 +137,10 @@ pub fn run(cmd: &ClientCommand, target: &Target, json_out: bool) -> Result<(), C
                 .map_err(|e| ClientError::Other(format!("--since {since}: {e}")))?;
             // The end is excluded: a check of this very millisecond is in.
             let now = chrono::Utc::now() + chrono::Duration::milliseconds(1);
-            let from = now - chrono::Duration::from_std(window).unwrap_or_default();
+            let from = chrono::Duration::from_std(window)
+                .ok()
+                .and_then(|w| now.checked_sub_signed(w))
+                .ok_or_else(|| ClientError::Other(format!("--since {since}: too far back")))?;
             // About 40 buckets, whole seconds.
             let step = (window.as_secs() / 40).max(1);
             let mut path = format!(
@@ -186,7 +189,7 @@ pub fn run(cmd: &ClientCommand, target: &Target, json_out: bool) -> Result<(), C
         ClientCommand::Kill { pid, signal } => {
             let path = format!("/api/v1/processes/{pid}?signal={}", encode(signal));
             let (s, raw) = agent.delete::<Signalled>(&path)?;
-            out(raw, format!("sent {} to {}\n", s.signal, s.pid));
+            out(raw, format!("sent {} to {}\n", clean(&s.signal), s.pid));
         }
         ClientCommand::Jobs => {
             let (list, raw) = agent.get::<Vec<Job>>("/api/v1/jobs?limit=50")?;
@@ -200,6 +203,29 @@ pub fn run(cmd: &ClientCommand, target: &Target, json_out: bool) -> Result<(), C
 #[derive(serde::Deserialize)]
 struct Disks {
     partitions: Vec<Partition>,
+}
+
+/// Writes to stdout; a reader that went away (`| head`) ends the output,
+/// not the process with a panic.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Pretty JSON with DEL and the C1 controls escaped too (serde_json
+/// escapes only those below 0x20): a process name cannot reach the
+/// terminal as a control sequence through `--json` either.
+fn json_text(v: &Value) -> String {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn encode(s: &str) -> String {

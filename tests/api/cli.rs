@@ -62,13 +62,15 @@ below = 1
 
 /// `hostwatch ARGS` as a user types it, with `token` in HOSTWATCH_TOKEN.
 fn hw(port: u16, token: Option<&str>, args: &[&str]) -> Output {
+    // An empty working directory: no ./hostwatch.toml of anyone's.
+    let cwd = tempfile::tempdir().unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_hostwatch"));
     c.args(args)
         .arg("--url")
         .arg(format!("http://127.0.0.1:{port}"))
         .env_remove("HOSTWATCH_TOKEN")
         .env_remove("HOSTWATCH_CONFIG")
-        .current_dir(std::env::temp_dir());
+        .current_dir(cwd.path());
     if let Some(t) = token {
         c.env("HOSTWATCH_TOKEN", t);
     }
@@ -297,6 +299,35 @@ fn every_client_command_answers_from_a_real_agent() {
         .output()
         .unwrap();
     assert!(ok(&via_config).contains("web"), "{via_config:?}");
+
+    // A ./hostwatch.toml others may write is not taken: root run in a
+    // shared directory must not send a token where a planted file says.
+    let shared = tempfile::tempdir().unwrap();
+    let planted = shared.path().join("hostwatch.toml");
+    std::fs::write(
+        &planted,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &planted,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_hostwatch"))
+        .arg("services")
+        .current_dir(shared.path())
+        .env("HOSTWATCH_TOKEN", READ_TOKEN)
+        .env_remove("HOSTWATCH_URL")
+        .env_remove("HOSTWATCH_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(code(&refused), 1, "{refused:?}");
+    assert!(
+        stderr(&refused).contains("--config"),
+        "{}",
+        stderr(&refused)
+    );
 
     // The agent stopped: exit 3, naming where it looked.
     signal(&agent.0[0], rustix::process::Signal::TERM);
