@@ -258,10 +258,14 @@ impl Sender {
         }
         let last = checks.len() < limit as usize && taken == checks.len();
         if batch.is_empty() {
-            // Nothing to send: step over, and keep it.
+            // Nothing to send: step over, keep it, and go on to the checks
+            // after (a long clock step back is many such batches).
             self.store.save_remote_write_cursor(&self.key, next)?;
             r.update(|g| g.cursor = Some(next));
-            return Ok((next, None));
+            if last || taken == 0 {
+                return Ok((next, None));
+            }
+            return self.next_batch(next, limit);
         }
         let samples = batch.samples;
         let body = batch.encode()?;
@@ -284,6 +288,13 @@ impl Sender {
         let next_at = match self.store.check_after(cursor.check_id)? {
             Some((_, at)) => at,
             None => return Ok(None),
+        };
+        // Purged hours are older than every raw check kept: an hour whose
+        // raw checks are still there (read later, after a clock step back)
+        // is not replaced by its roll-up.
+        let next_at = match self.store.oldest_check_at()? {
+            Some(oldest) => next_at.min(oldest),
+            None => next_at,
         };
         if next_at - cursor.sent_until < chrono::Duration::hours(1) {
             return Ok(None);

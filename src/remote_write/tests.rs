@@ -200,3 +200,33 @@ fn a_batch_holds_a_bounded_number_of_samples_however_many_mounts_a_check_has() {
     assert_eq!(sent.len() as u32, p.items);
     assert!(next[0] > *sent.last().unwrap());
 }
+
+#[test]
+fn a_whole_batch_stamped_before_what_was_sent_is_stepped_over_to_the_checks_after() {
+    let (_dir, store) = store();
+    let now = Utc::now();
+    fill(
+        &store,
+        now - Duration::seconds(10),
+        Duration::milliseconds(1),
+        2,
+    );
+    // A clock stepped back an hour: 300 checks before what was sent, then
+    // the clock is right again.
+    fill(&store, now - Duration::hours(1), Duration::seconds(1), 300);
+    fill(&store, now, Duration::milliseconds(100), 3);
+    let s = sender(&store, 7);
+    let (_, first) = s.next_batch(START, 2).unwrap();
+    let first = first.unwrap();
+    let (_, after) = s.next_batch(first.next, BATCH_CHECKS).unwrap();
+    let after = after.expect("the checks after the step are sent without waiting");
+    let sent = times(&decode(&after), "hostwatch_check_duration_seconds");
+    assert_eq!(
+        sent.len(),
+        3,
+        "{sent:?} now {} after {:?}",
+        now.timestamp_millis(),
+        first.next
+    );
+    assert_eq!(s.receiver.progress().checks_skipped, 300);
+}

@@ -176,6 +176,16 @@ impl Store {
         })
     }
 
+    /// The time of the oldest check stored (through the time index).
+    pub fn oldest_check_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.read(|c| {
+            let t: Option<i64> = c
+                .prepare_cached("SELECT min(taken_at) FROM checks")?
+                .query_row([], |r| r.get(0))?;
+            Ok(t.map(millis_to_time))
+        })
+    }
+
     /// The id and time of the first check read after check `id`.
     pub fn check_after(&self, id: i64) -> Result<Option<(i64, DateTime<Utc>)>> {
         self.read(|c| {
