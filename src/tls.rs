@@ -1,5 +1,7 @@
 //! HTTPS for the API: `server.tls_cert` and `server.tls_key` (PEM) give a
-//! rustls server configuration (ring, TLS 1.2 and 1.3).
+//! rustls server configuration (ring, TLS 1.2 and 1.3). And for the agent's
+//! own HTTP clients (remote write, the command-line client): the roots they
+//! trust and the secrets they send.
 //! Everything that can be wrong with the files is found here, at start-up,
 //! and said with the key and the path.
 
@@ -83,4 +85,42 @@ fn pem_problem(e: rustls::pki_types::pem::Error, wanted: &str) -> String {
         Error::NoItemsFound => format!("holds no {wanted}"),
         other => format!("is not a {wanted}: {other}"),
     }
+}
+
+/// The roots an HTTPS client trusts: the PEM certificates in `ca`, or the
+/// webpki roots when none is given.
+pub fn client_roots(ca: Option<&Path>) -> Result<ureq::tls::RootCerts, String> {
+    use ureq::tls::{PemItem, RootCerts};
+    let Some(path) = ca else {
+        return Ok(RootCerts::WebPki);
+    };
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|i| match i {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(RootCerts::from(certs))
+}
+
+/// A secret kept in a file (`what` names the key), to be sent in a header:
+/// one line of visible characters, the line end left out.
+pub fn read_header_secret(path: &Path, what: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let text = text.trim_end_matches(['\r', '\n']);
+    if text.is_empty() {
+        return Err(format!("{what} {} is empty", path.display()));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} {} holds a control character or a second line",
+            path.display()
+        ));
+    }
+    Ok(text.to_owned())
 }

@@ -88,7 +88,9 @@ impl Agent {
                 .or(tls_cert.filter(|_| base.starts_with("https://")));
         let token = match (&t.token, &t.token_file) {
             (Some(tok), _) => Some(tok.clone()),
-            (None, Some(f)) => Some(read_token(f)?),
+            (None, Some(f)) => Some(
+                crate::tls::read_header_secret(f, "the token file").map_err(ClientError::Other)?,
+            ),
             // The generated control token goes only to the agent the
             // config names, never to an address given beside it.
             (None, None) if t.url.is_none() => {
@@ -96,35 +98,15 @@ impl Agent {
             }
             (None, None) => None,
         };
-        use ureq::tls::{PemItem, RootCerts, TlsConfig};
-        let roots = match ca {
-            None => RootCerts::WebPki,
-            Some(path) => {
-                let pem = std::fs::read(&path).map_err(|e| {
-                    ClientError::Other(format!("cannot read the CA {}: {e}", path.display()))
-                })?;
-                let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                    .filter_map(|i| match i {
-                        Ok(PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                if certs.is_empty() {
-                    return Err(ClientError::Other(format!(
-                        "{} holds no PEM certificate",
-                        path.display()
-                    )));
-                }
-                RootCerts::from(certs)
-            }
-        };
+        let roots = crate::tls::client_roots(ca.as_deref())
+            .map_err(|e| ClientError::Other(format!("the CA: {e}")))?;
         let http = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(30)))
             .http_status_as_error(false)
             .max_redirects(0)
             .proxy(None)
             .user_agent(format!("hostwatch-cli/{}", env!("CARGO_PKG_VERSION")))
-            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
             .build()
             .new_agent();
         Ok(Self { http, base, token })
@@ -247,21 +229,4 @@ fn config_file(t: &Target) -> Result<PathBuf, ClientError> {
         )),
         Err(_) => Ok(PathBuf::new()),
     }
-}
-
-fn read_token(path: &std::path::Path) -> Result<String, ClientError> {
-    let t = std::fs::read_to_string(path).map_err(|e| {
-        ClientError::Other(format!(
-            "cannot read the token file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let t = t.trim();
-    if t.is_empty() {
-        return Err(ClientError::Other(format!(
-            "the token file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(t.to_owned())
 }

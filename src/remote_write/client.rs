@@ -38,27 +38,8 @@ pub struct Client {
 
 impl Client {
     pub fn new(s: &RemoteWriteSettings) -> Result<Self, String> {
-        use ureq::tls::{PemItem, RootCerts, TlsConfig};
-        let roots = match &s.tls_ca {
-            None => RootCerts::WebPki,
-            Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("cannot read tls_ca {}: {e}", path.display()))?;
-                let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                    .filter_map(|i| match i {
-                        Ok(PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                if certs.is_empty() {
-                    return Err(format!(
-                        "tls_ca {} holds no PEM certificate",
-                        path.display()
-                    ));
-                }
-                RootCerts::from(certs)
-            }
-        };
+        let roots =
+            crate::tls::client_roots(s.tls_ca.as_deref()).map_err(|e| format!("tls_ca: {e}"))?;
         let mut secrets = Vec::new();
         if let Ok(u) = url::Url::parse(&s.url) {
             let rest = &u[url::Position::BeforePath..];
@@ -93,7 +74,7 @@ impl Client {
             .max_redirects(0)
             .proxy(None)
             .user_agent(format!("hostwatch/{}", env!("CARGO_PKG_VERSION")))
-            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
             .build()
             .new_agent();
         Ok(Self {
@@ -166,22 +147,7 @@ impl Client {
     }
 }
 
-fn secret(path: &std::path::Path, what: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
-    let text = text.trim_end_matches(['\r', '\n']);
-    if text.is_empty() {
-        return Err(format!("{what} {} is empty", path.display()));
-    }
-    // It goes into a header: one line of visible characters.
-    if text.chars().any(char::is_control) {
-        return Err(format!(
-            "{what} {} holds a control character or a second line",
-            path.display()
-        ));
-    }
-    Ok(text.to_owned())
-}
+use crate::tls::read_header_secret as secret;
 
 /// `Retry-After` as seconds or as an HTTP date, at most MAX_RETRY_AFTER.
 fn retry_after(v: &str) -> Option<Duration> {

@@ -42,12 +42,23 @@ pub(super) struct Pending {
     pub items: u32,
 }
 
-/// What the sender says in the log: once per change, not per request.
+/// What the sender said last in the log (it says so once per change, not
+/// per request): read off the receiver's progress.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mood {
     Fine,
     Failing,
     Rejecting,
+}
+
+impl super::Progress {
+    fn mood(&self) -> Mood {
+        match (self.failing_since, self.rejecting) {
+            (None, _) => Mood::Fine,
+            (Some(_), true) => Mood::Rejecting,
+            (Some(_), false) => Mood::Failing,
+        }
+    }
 }
 
 impl Sender {
@@ -57,7 +68,6 @@ impl Sender {
         let mut cursor = cursor;
         let mut pending: Option<Pending> = None;
         let mut backoff = FIRST_BACKOFF;
-        let mut mood = Mood::Fine;
         // Checks per batch. A receiver answers a batch as a whole, and
         // Prometheus refuses one with a single sample older than its head
         // (about an hour): a refused batch is sent again in halves, down
@@ -109,6 +119,7 @@ impl Sender {
                 ..p
             };
             let r = &this.receiver;
+            let mood = r.progress().mood();
             if let Outcome::Rejected {
                 status: 400 | 413, ..
             } = outcome
@@ -128,10 +139,8 @@ impl Sender {
                         if mood != Mood::Rejecting {
                             tracing::warn!(receiver = %r.name, error = %why, samples = p.samples, "remote write: the receiver refused a batch; it is counted as rejected and not sent again (further refusals are counted, not logged)");
                         }
-                        mood = Mood::Rejecting;
                     } else if mood != Mood::Fine {
                         tracing::info!(receiver = %r.name, "remote write: the receiver takes samples again");
-                        mood = Mood::Fine;
                     }
                     // Stored first: what the API shows as sent is what a
                     // restart resumes after.
@@ -165,7 +174,6 @@ impl Sender {
                     if mood != Mood::Failing {
                         tracing::warn!(receiver = %r.name, error = %why, "remote write: cannot send; the history keeps the samples and the batch is sent again");
                     }
-                    mood = Mood::Failing;
                     let now = Utc::now();
                     r.update(|g| {
                         g.samples_failed += p.samples;
